@@ -1,0 +1,64 @@
+#pragma once
+/// \file
+/// Loss functions for boosting and their registry by name.
+///
+/// Scores F are N x K tensors. Targets are given to the loss already prepared as N x K tensors of
+/// the scores' dtype (see Loss::prepare_targets): values for `squared`, 0/1 for
+/// `binary_logistic` (K = 1) and one-hot rows for `multinomial`.
+
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace boosthead {
+
+/// A differentiable loss for gradient boosting.
+class Loss {
+ public:
+  virtual ~Loss() = default;
+
+  /// Registry name ("squared", "binary_logistic", "multinomial").
+  virtual std::string name() const = 0;
+  /// Whether targets are class labels.
+  virtual bool is_classification() const = 0;
+
+  /// Number of score columns K for raw targets `y` (N labels or N x K values) and the number of
+  /// classes (0 when unknown: taken from the labels).
+  virtual int64_t num_outputs(const torch::Tensor& y, int64_t num_classes) const = 0;
+  /// Turns raw targets into the N x K float tensor of `dtype` the other methods take; checks
+  /// labels and values and throws std::invalid_argument naming what is wrong.
+  virtual torch::Tensor prepare_targets(const torch::Tensor& y, int64_t num_outputs,
+                                        torch::ScalarType dtype) const = 0;
+
+  /// The constant score F0 (shape K) minimising the mean loss over `targets`.
+  virtual torch::Tensor initial_score(const torch::Tensor& targets) const = 0;
+  /// Pseudo-residuals -dL/dF at scores F, N x K, with L the per-row loss.
+  virtual torch::Tensor pseudo_residuals(const torch::Tensor& scores,
+                                         const torch::Tensor& targets) const = 0;
+  /// The Newton step rho for moving the scores along direction h (N x K):
+  /// rho = sum(r * h) / sum(h^T H h), with H the per-row Hessian of the loss at F.
+  virtual double newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
+                             const torch::Tensor& direction) const = 0;
+  /// The loss of each row (N), differentiable with autograd.
+  virtual torch::Tensor row_loss(const torch::Tensor& scores,
+                                 const torch::Tensor& targets) const = 0;
+  /// The mean loss over rows.
+  double value(const torch::Tensor& scores, const torch::Tensor& targets) const;
+  /// Maps scores to outputs: identity, sigmoid (N x 1) or softmax (N x K).
+  virtual torch::Tensor link(const torch::Tensor& scores) const = 0;
+};
+
+/// Creates a loss.
+using LossFactory = std::function<std::unique_ptr<Loss>()>;
+
+/// Adds (or replaces) a loss under `name`.
+void register_loss(const std::string& name, LossFactory factory);
+/// Creates the loss registered under `name`; throws std::invalid_argument listing known names.
+std::unique_ptr<Loss> make_loss(const std::string& name);
+/// Names of the registered losses, sorted.
+std::vector<std::string> loss_names();
+
+}  // namespace boosthead

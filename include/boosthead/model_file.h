@@ -1,0 +1,54 @@
+#pragma once
+/// \file
+/// The model file: a self-contained TorchScript archive with the fused head, the feature
+/// standardisation and the encoding of the input columns.
+///
+/// `torch.jit.load(path)` runs it without boosthead: `forward(x)` takes the encoded,
+/// unstandardised N x d feature matrix and returns class probabilities (classification) or
+/// values (regression); `forward_stages(x, t)` does the same with only the first t stages, and
+/// `scores(x, t)` returns raw scores. Attributes: `format` ("boosthead-model"), `format_version`,
+/// `task`, `loss`, `activation`, `stages`, `units_per_stage`, `feature_names`, `class_names`,
+/// `input_columns`, `categorical_levels` (column -> levels), `target`.
+
+#include <boosthead/data/encoder.h>
+#include <boosthead/data/standardizer.h>
+#include <boosthead/head.h>
+
+#include <string>
+#include <vector>
+
+namespace boosthead {
+
+/// Everything a model file holds besides the head's weights.
+struct ModelInfo {
+  /// "classification" or "regression".
+  std::string task;
+  /// Name of the target column the model was trained on.
+  std::string target;
+  /// Names of the encoded feature columns, in order (d of them).
+  std::vector<std::string> feature_names;
+  /// Class names in label order (classification); output names for regression.
+  std::vector<std::string> class_names;
+  /// How input columns become the encoded features.
+  std::vector<data::ColumnEncoding> columns;
+  /// Standardisation applied inside the model before the head.
+  data::Standardizer standardizer;
+};
+
+/// A model read back from a file.
+struct LoadedModel {
+  /// The head, on the requested device.
+  BoostedHead head{nullptr};
+  /// Its metadata.
+  ModelInfo info;
+};
+
+/// Writes the model file atomically (a temporary file in the same folder, then a rename), so a
+/// failure never leaves a partial file at `path`. Throws std::runtime_error naming the path.
+void save_model(const std::string& path, const BoostedHeadImpl& head, const ModelInfo& info);
+
+/// Reads a model file written by save_model. Throws std::invalid_argument naming the path when it
+/// is missing, not a TorchScript archive, not a boosthead model, or inconsistent.
+LoadedModel load_model(const std::string& path, torch::Device device = torch::kCPU);
+
+}  // namespace boosthead

@@ -1,0 +1,87 @@
+#pragma once
+/// \file
+/// Fitting one boosting stage, Linear(d, J) -> activation -> Linear(J, K), to pseudo-residuals by
+/// least squares. Solvers are chosen by name from a registry.
+
+#include <boosthead/activation.h>
+#include <torch/arg.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace boosthead {
+
+/// The weights of one stage, on the data's device and dtype.
+struct StageParams {
+  /// Input weights, J x d.
+  torch::Tensor w1;
+  /// Input biases, J.
+  torch::Tensor b1;
+  /// Output weights, K x J.
+  torch::Tensor w2;
+  /// Output biases, K.
+  torch::Tensor b2;
+
+  /// The stage's output for rows `x` (N x d): act(x w1^T + b1) w2^T + b2, N x K.
+  torch::Tensor forward(const torch::Tensor& x, Activation activation) const;
+  /// A deep copy.
+  StageParams clone() const;
+};
+
+/// What a solver minimises and how hard it tries.
+///
+/// Objective: 0.5/(n K) * ||stage(x) - r||^2 + 0.5 * l2 / n * (||w1||^2 + ||w2||^2), the least
+/// squares objective of scikit-learn's MLPRegressor with alpha = l2.
+struct StageProblem {
+  /// Hidden-unit activation.
+  TORCH_ARG(Activation, activation) = Activation::Sigmoid;
+  /// Maximum solver iterations.
+  TORCH_ARG(int64_t, max_iter) = 200;
+  /// L2 penalty on the weights (not the biases).
+  TORCH_ARG(double, l2) = 1e-4;
+  /// Stop when the relative decrease of the objective falls below this.
+  TORCH_ARG(double, ftol) = 2.220446049250313e-09;
+  /// Stop when the largest gradient entry falls below this.
+  TORCH_ARG(double, gtol) = 1e-9;
+};
+
+/// What a solver did.
+struct SolverReport {
+  /// Iterations taken.
+  int64_t iterations = 0;
+  /// Objective (and gradient) evaluations.
+  int64_t evaluations = 0;
+  /// Final objective value.
+  double objective = 0.0;
+};
+
+/// Fits a stage's weights in place, starting from the values `params` holds.
+class StageSolver {
+ public:
+  virtual ~StageSolver() = default;
+  /// Registry name.
+  virtual std::string name() const = 0;
+  /// Minimises the stage objective on rows `x` (n x d) against residuals `r` (n x K).
+  virtual SolverReport fit(const torch::Tensor& x, const torch::Tensor& r,
+                           const StageProblem& problem, StageParams& params) = 0;
+};
+
+/// Creates a solver.
+using StageSolverFactory = std::function<std::unique_ptr<StageSolver>()>;
+
+/// Adds (or replaces) a solver under `name`.
+void register_stage_solver(const std::string& name, StageSolverFactory factory);
+/// Creates the solver registered under `name`; throws std::invalid_argument listing known names.
+std::unique_ptr<StageSolver> make_stage_solver(const std::string& name);
+/// Names of the registered solvers, sorted.
+std::vector<std::string> stage_solver_names();
+
+/// The stage objective and its gradient for the flat parameter vector [w1, b1, w2, b2]
+/// (row-major), as used by the built-in solvers; exposed for tests and custom solvers.
+double stage_objective(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
+                       const StageParams& params, StageParams* grad);
+
+}  // namespace boosthead

@@ -1,0 +1,108 @@
+#pragma once
+/// \file
+/// The boosting trainer: grows a BoostedHead stage by stage on a feature matrix.
+
+#include <boosthead/callbacks.h>
+#include <boosthead/head.h>
+#include <torch/arg.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace boosthead {
+
+/// Options of the boosting trainer. Defaults follow the published reference (200 stages of one
+/// sigmoid unit, eta = 1, subsample 0.5, 200 solver iterations per stage).
+struct TrainerOptions {
+  /// Number of stages T.
+  TORCH_ARG(int64_t, stages) = 200;
+  /// Hidden units per stage J.
+  TORCH_ARG(int64_t, units_per_stage) = 1;
+  /// Shrinkage eta applied to every stage's Newton step.
+  TORCH_ARG(double, shrinkage) = 1.0;
+  /// Fraction of training rows, drawn without replacement, that each stage is fitted on.
+  TORCH_ARG(double, subsample) = 0.5;
+  /// Maximum solver iterations per stage.
+  TORCH_ARG(int64_t, max_iter) = 200;
+  /// Hidden activation: "sigmoid", "tanh" or "relu".
+  TORCH_ARG(std::string, activation) = "sigmoid";
+  /// Loss name from the registry, or "auto": squared for floating targets, binary_logistic for
+  /// two classes, multinomial for more.
+  TORCH_ARG(std::string, loss) = "auto";
+  /// Stage solver name from the registry.
+  TORCH_ARG(std::string, solver) = "lbfgs";
+  /// L2 penalty on stage weights (scikit-learn's alpha).
+  TORCH_ARG(double, l2) = 1e-4;
+  /// Fraction of training rows split off for validation when no validation set is given
+  /// (stratified for classification); 0 for none.
+  TORCH_ARG(double, valid_fraction) = 0.0;
+  /// Stop after this many stages without validation improvement (0: never).
+  TORCH_ARG(int64_t, patience) = 0;
+  /// With a validation set, truncate the result to the stage count with the best validation loss.
+  TORCH_ARG(bool, keep_best) = true;
+  /// Number of classes; 0 to take max(label) + 1.
+  TORCH_ARG(int64_t, num_classes) = 0;
+  /// Seed for weight initialisation, subsampling and the validation split.
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// Device to train on; unset: the features' device.
+  TORCH_ARG(std::optional<torch::Device>, device) = std::nullopt;
+  /// Floating dtype to train in; unset: the features' dtype if floating, else float32.
+  TORCH_ARG(std::optional<torch::ScalarType>, dtype) = std::nullopt;
+};
+
+/// The outcome of a fit.
+struct FitResult {
+  /// The fused head (already truncated to best_stages when keep_best applies).
+  BoostedHead head{nullptr};
+  /// One record per trained stage.
+  std::vector<StageRecord> history;
+  /// Stages trained before stopping.
+  int64_t stages_trained = 0;
+  /// Stage count with the lowest validation loss (stages_trained without validation).
+  int64_t best_stages = 0;
+  /// Why training ended: "completed", "early_stopping", "callback" or "no_progress".
+  std::string stop_reason;
+  /// Wall-clock seconds of the whole fit.
+  double fit_seconds = 0.0;
+};
+
+/// Trains boosted heads. Prints nothing; observe it through callbacks.
+class Trainer {
+ public:
+  explicit Trainer(TrainerOptions options = {});
+
+  /// Adds a per-stage callback, called in the order added.
+  Trainer& add_callback(std::shared_ptr<Callback> callback);
+
+  /// Fits on features (N x d) and targets: floating N or N x K for regression, integer labels N
+  /// for classification. Splits off a validation set when valid_fraction > 0.
+  FitResult fit(const torch::Tensor& features, const torch::Tensor& targets);
+  /// Fits with an explicit validation set.
+  FitResult fit(const torch::Tensor& features, const torch::Tensor& targets,
+                const torch::Tensor& valid_features, const torch::Tensor& valid_targets);
+
+  /// The options.
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  FitResult run(const torch::Tensor& features, const torch::Tensor& targets,
+                const torch::Tensor* valid_features, const torch::Tensor* valid_targets);
+
+  TrainerOptions options_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+};
+
+/// Row indices for a train/validation split of `n` rows: a stratified split when `labels`
+/// (int64, N) is defined, else a plain shuffle. Returns {train, valid} as int64 tensors.
+std::pair<torch::Tensor, torch::Tensor> split_indices(int64_t n, double valid_fraction,
+                                                      uint64_t seed,
+                                                      const torch::Tensor& labels = {});
+
+/// Accuracy for classification (labels N) or RMSE for regression, from scores and raw targets.
+double score_metric(const std::string& loss, const torch::Tensor& scores,
+                    const torch::Tensor& targets);
+
+}  // namespace boosthead

@@ -1,0 +1,164 @@
+#include "common.h"
+
+#include <boosthead/data/encoder.h>
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+namespace boosthead::cli {
+namespace {
+
+// Error messages may span lines (TorchScript, c10); the contract is one line on stderr.
+std::string one_line(const std::string& message) {
+  std::string out;
+  bool pending_space = false;
+  for (char c : message) {
+    if (c == '\n' || c == '\r') {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space && c != ' ') out += ' ';
+    pending_space = false;
+    out += c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out.empty() ? "unknown error" : out;
+}
+
+}  // namespace
+
+int run_guarded(const std::function<void()>& fn) {
+  std::string message;
+  try {
+    fn();
+    return 0;
+  } catch (const c10::Error& e) {
+    message = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+    message = "unknown error";
+  }
+  std::cout.flush();
+  std::cerr << "boosthead: error: " << one_line(message) << std::endl;
+  return 1;
+}
+
+data::Table read_table(const std::string& path) {
+  data::Table table = data::read_csv(path);
+  if (table.num_rows() == 0) throw std::invalid_argument(fmt::format("{}: no data rows", path));
+  return table;
+}
+
+void handle_missing(data::Table& table, const std::vector<std::string>& columns, bool drop_missing,
+                    bool quiet) {
+  if (!drop_missing) {
+    data::check_no_missing(table, columns);
+    return;
+  }
+  const auto missing = data::rows_with_missing(table, columns);
+  if (missing.empty()) return;
+  std::vector<int64_t> keep;
+  keep.reserve(table.rows.size() - missing.size());
+  size_t next = 0;
+  for (int64_t r = 0; r < table.num_rows(); ++r) {
+    if (next < missing.size() && missing[next] == r) {
+      ++next;
+    } else {
+      keep.push_back(r);
+    }
+  }
+  if (keep.empty()) {
+    throw std::invalid_argument(fmt::format("{}: every one of its {} rows has a missing value",
+                                            table.source, table.num_rows()));
+  }
+  if (!quiet) {
+    std::cerr << fmt::format("boosthead: dropped {} of {} rows with missing values\n",
+                             missing.size(), table.num_rows());
+  }
+  table = table.select_rows(keep);
+}
+
+std::vector<std::string> input_column_names(const ModelInfo& info) {
+  std::vector<std::string> names;
+  names.reserve(info.columns.size());
+  for (const auto& c : info.columns) names.push_back(c.name);
+  return names;
+}
+
+torch::Tensor model_features(const LoadedModel& model, const data::Table& table) {
+  const auto x = data::FeatureEncoder(model.info.columns).transform(table);
+  return model.info.standardizer.transform(x, model.head->hidden_weight.scalar_type());
+}
+
+int64_t resolve_stages(const LoadedModel& model, int64_t stages) {
+  const int64_t total = model.head->num_stages();
+  if (stages == -1) return total;
+  if (stages < 1 || stages > total) {
+    throw std::invalid_argument(fmt::format(
+        "--stages must be between 1 and {} (the model's stage count), got {}", total, stages));
+  }
+  return stages;
+}
+
+void check_output_path(const std::string& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw std::invalid_argument(
+        fmt::format("{} '{}': folder '{}' does not exist", option, path, dir.string()));
+  }
+  if (fs::is_directory(p, ec)) {
+    throw std::invalid_argument(fmt::format("{} '{}' is a folder", option, path));
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (out) out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    if (out) out.close();
+    if (!out) {
+      const std::string why = std::strerror(errno);
+      std::remove(tmp.c_str());
+      throw std::runtime_error(fmt::format("cannot write '{}': {}", path, why));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot write '{}': {}", path, why));
+  }
+}
+
+void write_json(const std::string& path, const nlohmann::ordered_json& json) {
+  write_file_atomic(path, json.dump(2) + "\n");
+}
+
+std::string metric_name(const std::string& task) {
+  return task == "classification" ? "accuracy" : "rmse";
+}
+
+std::string dtype_name(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat:
+      return "float32";
+    case torch::kDouble:
+      return "float64";
+    default:
+      return c10::toString(dtype);
+  }
+}
+
+}  // namespace boosthead::cli

@@ -1,0 +1,69 @@
+#pragma once
+/// \file
+/// Pieces shared by the subcommands of the boosthead command-line tool.
+
+#include <boosthead/data/csv.h>
+#include <boosthead/model_file.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace boosthead::cli {
+
+/// A subcommand: its parser and what to run once it was parsed.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<void()> run;
+};
+
+Command add_fit_command(CLI::App& parent);
+Command add_eval_command(CLI::App& parent);
+Command add_predict_command(CLI::App& parent);
+
+/// Runs `fn`, turning any exception into one line "boosthead: error: ..." on stderr; returns the
+/// exit code (0, or 1 after an error).
+int run_guarded(const std::function<void()>& fn);
+
+/// Reads a CSV file; throws when it has no data rows.
+data::Table read_table(const std::string& path);
+
+/// Deals with missing cells in `columns`: with `drop_missing` the rows holding any are dropped
+/// (their count goes to stderr unless `quiet`), otherwise the first one is an error naming row
+/// and column. Throws when no row is left.
+void handle_missing(data::Table& table, const std::vector<std::string>& columns, bool drop_missing,
+                    bool quiet);
+
+/// Names of the model's input columns.
+std::vector<std::string> input_column_names(const ModelInfo& info);
+
+/// Encodes `table` with the model's column encoding and standardisation, in the head's dtype.
+torch::Tensor model_features(const LoadedModel& model, const data::Table& table);
+
+/// Checks an optional --stages value against the model: -1 (not given) means all stages.
+int64_t resolve_stages(const LoadedModel& model, int64_t stages);
+
+/// Throws unless the folder that `path` would be written to exists, so that a long fit does not
+/// end in an error about its output.
+void check_output_path(const std::string& path, const std::string& option);
+
+/// Writes `content` to `path` through a temporary file in the same folder and a rename, so that
+/// a failure leaves no partial file.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+/// Writes JSON (indented, trailing newline) atomically.
+void write_json(const std::string& path, const nlohmann::ordered_json& json);
+
+/// "accuracy" for classification, "rmse" for regression.
+std::string metric_name(const std::string& task);
+
+/// The dtype's name as the command line spells it ("float32", "float64").
+std::string dtype_name(torch::ScalarType dtype);
+
+}  // namespace boosthead::cli

@@ -1,0 +1,243 @@
+#include <ATen/Parallel.h>
+#include <boosthead/activation.h>
+#include <boosthead/callbacks.h>
+#include <boosthead/data/encoder.h>
+#include <boosthead/data/standardizer.h>
+#include <boosthead/stage_solver.h>
+#include <boosthead/trainer.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+#include "common.h"
+
+namespace boosthead::cli {
+namespace {
+
+struct FitArgs {
+  std::string data;
+  std::string target;
+  std::string out;
+  std::string task;
+  std::string device;
+  std::string dtype = "float32";
+  std::string report;
+  int threads = 0;
+  bool drop_missing = false;
+  bool quiet = false;
+  TrainerOptions trainer;
+};
+
+torch::Device parse_device(const std::string& name) {
+  try {
+    torch::Device device(name);
+    if (device.is_cpu() || device.is_cuda()) return device;
+  } catch (const c10::Error&) {
+  }
+  throw std::invalid_argument(fmt::format("unknown device '{}'; expected cpu or cuda", name));
+}
+
+nlohmann::ordered_json options_json(const TrainerOptions& o) {
+  return {{"stages", o.stages()},
+          {"units_per_stage", o.units_per_stage()},
+          {"shrinkage", o.shrinkage()},
+          {"subsample", o.subsample()},
+          {"max_iter", o.max_iter()},
+          {"activation", o.activation()},
+          {"loss", o.loss()},
+          {"solver", o.solver()},
+          {"l2", o.l2()},
+          {"valid_fraction", o.valid_fraction()},
+          {"patience", o.patience()},
+          {"keep_best", o.keep_best()},
+          {"num_classes", o.num_classes()},
+          {"seed", o.seed()},
+          {"device", o.device() ? o.device()->str() : "cpu"},
+          {"dtype", dtype_name(o.dtype().value_or(torch::kFloat))}};
+}
+
+nlohmann::ordered_json history_json(const std::vector<StageRecord>& history) {
+  auto out = nlohmann::ordered_json::array();
+  for (const auto& r : history) {
+    nlohmann::ordered_json j = {{"stage", r.stage}, {"train_loss", r.train_loss}};
+    if (r.valid_loss) j["valid_loss"] = *r.valid_loss;
+    j["train_metric"] = r.train_metric;
+    if (r.valid_metric) j["valid_metric"] = *r.valid_metric;
+    j["rho"] = r.rho;
+    j["solver_iterations"] = r.solver_iterations;
+    j["seconds"] = r.seconds;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+void run_fit(const FitArgs& a) {
+  check_output_path(a.out, "--out");
+  if (!a.report.empty()) check_output_path(a.report, "--report");
+  if (a.threads < 0)
+    throw std::invalid_argument(
+        fmt::format("--threads must be 0 (all cores) or more, got {}", a.threads));
+  at::set_num_threads(a.threads > 0
+                          ? a.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+
+  TrainerOptions options = a.trainer;
+  if (!a.device.empty()) options.device(parse_device(a.device));
+  const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
+  options.dtype(dtype);
+  if (options.valid_fraction() < 0.0) {
+    throw std::invalid_argument(
+        fmt::format("--valid-fraction must be in [0, 1), got {}", options.valid_fraction()));
+  }
+
+  data::Table table = read_table(a.data);
+  (void)table.column_index(a.target);  // throws, listing the columns there are
+  std::vector<std::string> features;
+  for (const auto& c : table.columns) {
+    if (c != a.target) features.push_back(c);
+  }
+  if (features.empty()) {
+    throw std::invalid_argument(
+        fmt::format("{}: no feature columns besides the target '{}'", a.data, a.target));
+  }
+  const auto all_columns = table.columns;
+  handle_missing(table, all_columns, a.drop_missing, a.quiet);
+
+  const auto target = data::fit_target(table, a.target, a.task);
+  const auto encoder = data::FeatureEncoder::fit(table, features);
+  const auto x = encoder.transform(table);
+  const auto y = data::encode_target(table, a.target, target);
+  if (target.classification) options.num_classes(static_cast<int64_t>(target.classes.size()));
+
+  // The validation split is made here rather than in the trainer so that the standardisation
+  // is learnt from the training rows alone; split_indices is the trainer's own split.
+  torch::Tensor x_train = x, y_train = y, x_valid, y_valid;
+  if (options.valid_fraction() > 0.0) {
+    const auto [train_idx, valid_idx] =
+        split_indices(x.size(0), options.valid_fraction(), options.seed(),
+                      target.classification ? y : torch::Tensor());
+    x_train = x.index_select(0, train_idx);
+    y_train = y.index_select(0, train_idx);
+    x_valid = x.index_select(0, valid_idx);
+    y_valid = y.index_select(0, valid_idx);
+  }
+  const auto standardizer = data::Standardizer::fit(x_train);
+
+  Trainer trainer(options);
+  if (!a.quiet) {
+    trainer.add_callback(
+        std::make_shared<ProgressCallback>(std::cerr, std::max<int64_t>(1, options.stages() / 20)));
+  }
+  const FitResult result = x_valid.defined()
+                               ? trainer.fit(standardizer.transform(x_train, dtype), y_train,
+                                             standardizer.transform(x_valid, dtype), y_valid)
+                               : trainer.fit(standardizer.transform(x_train, dtype), y_train);
+  const auto& head = *result.head;
+
+  ModelInfo info;
+  info.task = target.classification ? "classification" : "regression";
+  info.target = a.target;
+  info.feature_names = encoder.encoded_names();
+  info.class_names = target.classification ? target.classes : std::vector<std::string>{a.target};
+  info.columns = encoder.columns();
+  info.standardizer = standardizer;
+  save_model(a.out, head, info);
+
+  const int64_t stages = head.num_stages();
+  const StageRecord* last =
+      stages > 0 ? &result.history.at(static_cast<size_t>(stages - 1)) : nullptr;
+  if (!a.report.empty()) {
+    nlohmann::ordered_json report = {{"task", info.task}, {"target", info.target}};
+    if (target.classification) report["classes"] = target.classes;
+    report["loss"] = head.loss();
+    report["metric"] = metric_name(info.task);
+    report["features"] = head.num_features();
+    report["outputs"] = head.num_outputs();
+    report["hidden_units"] = head.hidden_weight.size(0);
+    report["units_per_stage"] = head.units_per_stage();
+    report["stages"] = stages;
+    report["stages_trained"] = result.stages_trained;
+    report["best_stages"] = result.best_stages;
+    report["stop_reason"] = result.stop_reason;
+    if (last) {
+      report["train_metric"] = last->train_metric;
+      if (last->valid_metric) report["valid_metric"] = *last->valid_metric;
+    }
+    report["fit_seconds"] = result.fit_seconds;
+    report["rows"] = x_train.size(0);
+    report["valid_rows"] = x_valid.defined() ? x_valid.size(0) : 0;
+    report["threads"] = at::get_num_threads();
+    report["model"] = a.out;
+    report["options"] = options_json(options);
+    report["history"] = history_json(result.history);
+    write_json(a.report, report);
+  }
+
+  const std::string metric = metric_name(info.task);
+  std::string line = fmt::format("fit: {} stages", stages);
+  if (result.stages_trained != stages)
+    line += fmt::format(" (best of {} trained)", result.stages_trained);
+  if (result.stop_reason != "completed") line += fmt::format(", stopped: {}", result.stop_reason);
+  if (last) {
+    line += fmt::format(", train {} {:.4f}", metric, last->train_metric);
+    if (last->valid_metric) line += fmt::format(", valid {} {:.4f}", metric, *last->valid_metric);
+  }
+  line += fmt::format(", {:.2f} s -> {}", result.fit_seconds, a.out);
+  std::cout << line << std::endl;
+}
+
+}  // namespace
+
+Command add_fit_command(CLI::App& parent) {
+  auto args = std::make_shared<FitArgs>();
+  auto& t = args->trainer;
+  auto* app = parent.add_subcommand("fit", "Train a boosted head on a CSV file and save the model");
+  app->add_option("--data", args->data, "training data (CSV with a header row)")->required();
+  app->add_option("--target", args->target, "target column; every other column is a feature")
+      ->required();
+  app->add_option("--out", args->out, "model file to write")->required();
+  app->add_option("--task", args->task,
+                  "default: detected (classification for text or quoted targets)")
+      ->check(CLI::IsMember({"classification", "regression"}));
+  app->add_option("--stages", t.stages(), "boosting stages T")->capture_default_str();
+  app->add_option("--units", t.units_per_stage(), "hidden units per stage J")
+      ->capture_default_str();
+  app->add_option("--shrinkage", t.shrinkage(), "shrinkage eta of every stage's step")
+      ->capture_default_str();
+  app->add_option("--subsample", t.subsample(), "fraction of rows each stage is fitted on")
+      ->capture_default_str();
+  app->add_option("--max-iter", t.max_iter(), "solver iterations per stage")->capture_default_str();
+  app->add_option("--activation", t.activation(),
+                  fmt::format("hidden activation: {}", fmt::join(activation_names(), ", ")))
+      ->capture_default_str();
+  app->add_option("--l2", t.l2(), "L2 penalty on stage weights")->capture_default_str();
+  app->add_option("--valid-fraction", t.valid_fraction(),
+                  "fraction of rows held out for validation (0: none)")
+      ->capture_default_str();
+  app->add_option("--patience", t.patience(),
+                  "stop after this many stages without validation improvement (0: never)")
+      ->capture_default_str();
+  app->add_option("--seed", t.seed(), "seed for initialisation, subsampling and the split")
+      ->capture_default_str();
+  app->add_option("--device", args->device, "cpu or cuda (default: cpu)");
+  app->add_option("--threads", args->threads, "CPU threads (default, or 0: all cores)");
+  app->add_option("--report", args->report, "write a JSON fit report with the stage history");
+  app->add_option("--solver", t.solver(),
+                  fmt::format("stage solver: {}", fmt::join(stage_solver_names(), ", ")))
+      ->capture_default_str();
+  app->add_flag("--drop-missing", args->drop_missing,
+                "drop rows with missing values (else an error)");
+  app->add_flag("--quiet", args->quiet, "no progress on stderr");
+  app->add_option("--dtype", args->dtype, "floating type to train in")
+      ->check(CLI::IsMember({"float32", "float64"}))
+      ->capture_default_str();
+  return {app, [args] { run_fit(*args); }};
+}
+
+}  // namespace boosthead::cli

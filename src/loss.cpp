@@ -1,0 +1,224 @@
+#include <boosthead/loss.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+namespace boosthead {
+namespace {
+
+void check_scores(const torch::Tensor& scores, const torch::Tensor& targets) {
+  TORCH_CHECK(scores.dim() == 2, "expected 2-D scores, got ", scores.dim(), "-D");
+  TORCH_CHECK(scores.sizes() == targets.sizes(), "scores of shape ", scores.sizes(),
+              " do not match targets of shape ", targets.sizes());
+}
+
+double safe_ratio(double num, double den) {
+  if (!(den > 1e-300) || !std::isfinite(num) || !std::isfinite(den)) return 0.0;
+  return num / den;
+}
+
+torch::Tensor check_labels(const torch::Tensor& y, const char* loss) {
+  if (y.dim() != 1) {
+    throw std::invalid_argument(
+        fmt::format("{} loss expects 1-D class labels, got a {}-D tensor", loss, y.dim()));
+  }
+  if (y.is_floating_point()) {
+    auto rounded = y.round();
+    if (!torch::equal(rounded, y) || !torch::isfinite(y).all().item<bool>()) {
+      throw std::invalid_argument(
+          fmt::format("{} loss expects integer class labels, got non-integer values", loss));
+    }
+  }
+  return y.to(torch::kLong);
+}
+
+class SquaredLoss final : public Loss {
+ public:
+  std::string name() const override { return "squared"; }
+  bool is_classification() const override { return false; }
+  int64_t num_outputs(const torch::Tensor& y, int64_t) const override {
+    if (y.dim() == 1) return 1;
+    if (y.dim() == 2) return y.size(1);
+    throw std::invalid_argument(fmt::format(
+        "squared loss expects targets of shape N or N x K, got a {}-D tensor", y.dim()));
+  }
+  torch::Tensor prepare_targets(const torch::Tensor& y, int64_t k,
+                                torch::ScalarType dtype) const override {
+    auto t = (y.dim() == 1 ? y.unsqueeze(1) : y).to(dtype);
+    if (t.dim() != 2 || t.size(1) != k) {
+      throw std::invalid_argument(
+          fmt::format("squared loss expects {} target column(s), got shape [{}]", k,
+                      fmt::join(y.sizes().vec(), ", ")));
+    }
+    if (!torch::isfinite(t).all().item<bool>()) {
+      throw std::invalid_argument("regression targets contain NaN or Inf");
+    }
+    return t.contiguous();
+  }
+  torch::Tensor initial_score(const torch::Tensor& targets) const override {
+    return targets.mean(0);
+  }
+  torch::Tensor pseudo_residuals(const torch::Tensor& f, const torch::Tensor& y) const override {
+    check_scores(f, y);
+    return y - f;
+  }
+  double newton_step(const torch::Tensor& f, const torch::Tensor& y,
+                     const torch::Tensor& h) const override {
+    check_scores(f, y);
+    auto r = y - f;
+    return safe_ratio((r * h).sum().item<double>(), (h * h).sum().item<double>());
+  }
+  torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
+    check_scores(f, y);
+    return 0.5 * (y - f).pow(2).sum(1);
+  }
+  torch::Tensor link(const torch::Tensor& f) const override { return f; }
+};
+
+class BinaryLogisticLoss final : public Loss {
+ public:
+  std::string name() const override { return "binary_logistic"; }
+  bool is_classification() const override { return true; }
+  int64_t num_outputs(const torch::Tensor&, int64_t num_classes) const override {
+    if (num_classes != 0 && num_classes != 2) {
+      throw std::invalid_argument(
+          fmt::format("binary_logistic loss needs exactly 2 classes, got {}", num_classes));
+    }
+    return 1;
+  }
+  torch::Tensor prepare_targets(const torch::Tensor& y, int64_t,
+                                torch::ScalarType dtype) const override {
+    auto labels = check_labels(y, "binary_logistic");
+    if (labels.numel() > 0 &&
+        (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() > 1)) {
+      throw std::invalid_argument(
+          fmt::format("binary_logistic loss expects labels 0 or 1, got values in [{}, {}]",
+                      labels.min().item<int64_t>(), labels.max().item<int64_t>()));
+    }
+    return labels.to(dtype).unsqueeze(1).contiguous();
+  }
+  torch::Tensor initial_score(const torch::Tensor& y) const override {
+    auto p = y.mean(0).clamp(1e-12, 1.0 - 1e-12);
+    return torch::log(p / (1 - p));
+  }
+  torch::Tensor pseudo_residuals(const torch::Tensor& f, const torch::Tensor& y) const override {
+    check_scores(f, y);
+    return y - torch::sigmoid(f);
+  }
+  double newton_step(const torch::Tensor& f, const torch::Tensor& y,
+                     const torch::Tensor& h) const override {
+    check_scores(f, y);
+    auto p = torch::sigmoid(f);
+    auto num = ((y - p) * h).sum().item<double>();
+    auto den = (p * (1 - p) * h * h).sum().item<double>();
+    return safe_ratio(num, den);
+  }
+  torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
+    check_scores(f, y);
+    return (torch::softplus(f) - y * f).squeeze(1);
+  }
+  torch::Tensor link(const torch::Tensor& f) const override { return torch::sigmoid(f); }
+};
+
+class MultinomialLoss final : public Loss {
+ public:
+  std::string name() const override { return "multinomial"; }
+  bool is_classification() const override { return true; }
+  int64_t num_outputs(const torch::Tensor& y, int64_t num_classes) const override {
+    if (num_classes > 0) return num_classes;
+    auto labels = check_labels(y, "multinomial");
+    if (labels.numel() == 0) throw std::invalid_argument("multinomial loss got no labels");
+    return labels.max().item<int64_t>() + 1;
+  }
+  torch::Tensor prepare_targets(const torch::Tensor& y, int64_t k,
+                                torch::ScalarType dtype) const override {
+    auto labels = check_labels(y, "multinomial");
+    if (labels.numel() > 0) {
+      auto lo = labels.min().item<int64_t>(), hi = labels.max().item<int64_t>();
+      if (lo < 0 || hi >= k) {
+        throw std::invalid_argument(fmt::format(
+            "multinomial loss with {} classes expects labels in [0, {}], got values in [{}, {}]", k,
+            k - 1, lo, hi));
+      }
+    }
+    return torch::one_hot(labels, k).to(dtype).contiguous();
+  }
+  torch::Tensor initial_score(const torch::Tensor& y) const override {
+    return torch::log(y.mean(0).clamp_min(1e-12));
+  }
+  torch::Tensor pseudo_residuals(const torch::Tensor& f, const torch::Tensor& y) const override {
+    check_scores(f, y);
+    return y - torch::softmax(f, 1);
+  }
+  double newton_step(const torch::Tensor& f, const torch::Tensor& y,
+                     const torch::Tensor& h) const override {
+    check_scores(f, y);
+    auto p = torch::softmax(f, 1);
+    auto num = ((y - p) * h).sum().item<double>();
+    auto ph = p * h;
+    auto den = (ph * h).sum().item<double>() - ph.sum(1).pow(2).sum().item<double>();
+    return safe_ratio(num, den);
+  }
+  torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
+    check_scores(f, y);
+    return torch::logsumexp(f, 1) - (y * f).sum(1);
+  }
+  torch::Tensor link(const torch::Tensor& f) const override { return torch::softmax(f, 1); }
+};
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, LossFactory> factories{
+      {"squared", [] { return std::make_unique<SquaredLoss>(); }},
+      {"binary_logistic", [] { return std::make_unique<BinaryLogisticLoss>(); }},
+      {"multinomial", [] { return std::make_unique<MultinomialLoss>(); }},
+  };
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+double Loss::value(const torch::Tensor& scores, const torch::Tensor& targets) const {
+  return row_loss(scores, targets).mean().item<double>();
+}
+
+void register_loss(const std::string& name, LossFactory factory) {
+  auto& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.factories[name] = std::move(factory);
+}
+
+std::unique_ptr<Loss> make_loss(const std::string& name) {
+  auto& r = registry();
+  LossFactory factory;
+  {
+    // Call the factory outside the lock: it may itself create registered objects.
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto it = r.factories.find(name);
+    if (it == r.factories.end()) {
+      std::vector<std::string> names;
+      for (const auto& kv : r.factories) names.push_back(kv.first);
+      throw std::invalid_argument(
+          fmt::format("unknown loss '{}'; known losses: {}", name, fmt::join(names, ", ")));
+    }
+    factory = it->second;
+  }
+  return factory();
+}
+
+std::vector<std::string> loss_names() {
+  auto& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::vector<std::string> names;
+  for (const auto& kv : r.factories) names.push_back(kv.first);
+  return names;
+}
+
+}  // namespace boosthead

@@ -1,0 +1,397 @@
+#include <boosthead/stage_solver.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/optim/lbfgs.h>
+
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "lbfgs.h"
+
+namespace boosthead {
+
+torch::Tensor StageParams::forward(const torch::Tensor& x, Activation activation) const {
+  return torch::addmm(b2, activate(activation, torch::addmm(b1, x, w1.t())), w2.t());
+}
+
+StageParams StageParams::clone() const { return {w1.clone(), b1.clone(), w2.clone(), b2.clone()}; }
+
+namespace {
+
+void check_problem(const torch::Tensor& x, const torch::Tensor& r, const StageParams& p) {
+  TORCH_CHECK(x.dim() == 2, "expected 2-D stage inputs, got ", x.dim(), "-D");
+  TORCH_CHECK(r.dim() == 2, "expected 2-D residuals, got ", r.dim(), "-D");
+  TORCH_CHECK(x.size(0) == r.size(0), "stage inputs have ", x.size(0), " rows but residuals have ",
+              r.size(0));
+  TORCH_CHECK(x.size(0) > 0, "cannot fit a stage on zero rows");
+  TORCH_CHECK(p.w1.dim() == 2 && p.w1.size(1) == x.size(1), "stage input weights of shape ",
+              p.w1.sizes(), " do not match ", x.size(1), " features");
+  TORCH_CHECK(p.w2.dim() == 2 && p.w2.size(0) == r.size(1) && p.w2.size(1) == p.w1.size(0),
+              "stage output weights of shape ", p.w2.sizes(), " do not match ", r.size(1),
+              " outputs and ", p.w1.size(0), " units");
+  TORCH_CHECK(x.device() == r.device(), "stage inputs on ", x.device(), " but residuals on ",
+              r.device());
+}
+
+// Buffers for evaluating the stage objective and its gradient without allocating.
+// Parameters travel as one flat host vector [w1, b1, w2, b2] (or [w1, b1] for variable
+// projection), so the L-BFGS bookkeeping stays in double on the host whatever the device.
+class Workspace {
+ public:
+  Workspace(const torch::Tensor& x, const torch::Tensor& r, int64_t units,
+            const StageProblem& problem, bool project_output)
+      : x_(x.contiguous()),
+        n_(x.size(0)),
+        d_(x.size(1)),
+        j_(units),
+        k_(r.size(1)),
+        act_(problem.activation()),
+        l2_(problem.l2()),
+        project_(project_output) {
+    auto opt = x.options();
+    const int64_t p = project_ ? j_ * d_ + j_ : j_ * d_ + j_ + k_ * j_ + k_;
+    flat_ = torch::empty({p}, opt);
+    grad_ = torch::empty({p}, opt);
+    z_ = torch::empty({n_, j_}, opt);
+    p_ = torch::empty({n_, k_}, opt);
+    e_ = torch::empty({n_, k_}, opt);
+    dh_ = torch::empty({n_, j_}, opt);
+    if (project_) {
+      // [H, 1, R]: one product gives both the normal matrix and the right-hand side.
+      a_ = torch::empty({n_, j_ + 1 + k_}, opt);
+      a_.select(1, j_).fill_(1);
+      a_.narrow(1, j_ + 1, k_).copy_(r);
+      h_ = a_.narrow(1, 0, j_);
+      r_ = a_.narrow(1, j_ + 1, k_);
+      w2_ = torch::empty({k_, j_}, opt);
+      b2_ = torch::empty({k_}, opt);
+      host_w2b2_ = std::vector<double>((j_ + 1) * k_);
+    } else {
+      h_ = torch::empty({n_, j_}, opt);
+      r_ = r.contiguous();
+      w2_ = flat_.narrow(0, j_ * d_ + j_, k_ * j_).view({k_, j_});
+      b2_ = flat_.narrow(0, j_ * d_ + j_ + k_ * j_, k_);
+      gw2_ = grad_.narrow(0, j_ * d_ + j_, k_ * j_).view({k_, j_});
+      gb2_ = grad_.narrow(0, j_ * d_ + j_ + k_ * j_, k_);
+    }
+    w1_ = flat_.narrow(0, 0, j_ * d_).view({j_, d_});
+    b1_ = flat_.narrow(0, j_ * d_, j_);
+    gw1_ = grad_.narrow(0, 0, j_ * d_).view({j_, d_});
+    gb1_ = grad_.narrow(0, j_ * d_, j_);
+  }
+
+  int64_t size() const { return flat_.numel(); }
+
+  std::vector<double> pack(const StageParams& p) const {
+    std::vector<torch::Tensor> parts{p.w1.reshape(-1), p.b1.reshape(-1)};
+    if (!project_) {
+      parts.push_back(p.w2.reshape(-1));
+      parts.push_back(p.b2.reshape(-1));
+    }
+    auto flat = torch::cat(parts).to(torch::kCPU, torch::kDouble).contiguous();
+    return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+  }
+
+  void unpack(const std::vector<double>& theta, StageParams& p) {
+    if (project_) {
+      evaluate(theta, nullptr);  // recomputes H and the output layer for these input weights
+    } else {
+      load(theta);
+    }
+    p.w1.copy_(w1_);
+    p.b1.copy_(b1_);
+    p.w2.copy_(w2_);
+    p.b2.copy_(b2_);
+  }
+
+  // Objective value; writes its gradient into `grad` when not null.
+  double evaluate(const std::vector<double>& theta, std::vector<double>* grad) {
+    load(theta);
+    at::addmm_out(z_, b1_, x_, w1_.t());
+    activate_out(act_, z_, h_);
+    if (project_) solve_output_layer();
+    at::addmm_out(p_, b2_, h_, w2_.t());
+    at::sub_out(e_, p_, r_);
+    auto flat_e = e_.view({-1});
+    const double sse = at::dot(flat_e, flat_e).item<double>();
+    const double nk = static_cast<double>(n_ * k_);
+    double penalty = squared_norm(theta, 0, j_ * d_);
+    if (project_) {
+      for (int64_t i = 0; i < k_ * j_; ++i) penalty += host_w2_[i] * host_w2_[i];
+    } else {
+      penalty += squared_norm(theta, j_ * d_ + j_, k_ * j_);
+    }
+    const double f = 0.5 * sse / nk + 0.5 * l2_ / n_ * penalty;
+    if (grad == nullptr) return f;
+
+    e_.mul_(1.0 / nk);
+    if (!project_) {
+      at::mm_out(gw2_, e_.t(), h_);
+      at::sum_out(gb2_, e_, at::IntArrayRef{0});
+    }
+    at::mm_out(dh_, e_, w2_);
+    mul_activation_grad_(act_, z_, h_, dh_);
+    at::mm_out(gw1_, dh_.t(), x_);
+    at::sum_out(gb1_, dh_, at::IntArrayRef{0});
+
+    grad->resize(theta.size());
+    torch::from_blob(grad->data(), {size()}, torch::kDouble).copy_(grad_);
+    const double c = l2_ / n_;
+    for (int64_t i = 0; i < j_ * d_; ++i) (*grad)[i] += c * theta[i];
+    if (!project_) {
+      const int64_t o = j_ * d_ + j_;
+      for (int64_t i = o; i < o + k_ * j_; ++i) (*grad)[i] += c * theta[i];
+    }
+    return f;
+  }
+
+ private:
+  static double squared_norm(const std::vector<double>& v, int64_t from, int64_t count) {
+    double s = 0.0;
+    for (int64_t i = from; i < from + count; ++i) s += v[i] * v[i];
+    return s;
+  }
+
+  void load(const std::vector<double>& theta) {
+    flat_.copy_(torch::from_blob(const_cast<double*>(theta.data()), {size()}, torch::kDouble));
+  }
+
+  // Given H (in a_), the output layer minimising the objective is a ridge regression of R on
+  // [H, 1]: (A^T A + l2 K D) B = A^T R, with D masking the bias row.
+  void solve_output_layer() {
+    const int64_t m = j_ + 1;
+    auto normal =
+        torch::mm(a_.narrow(1, 0, m).t(), a_).to(torch::kCPU, torch::kDouble).contiguous();
+    const double* nm = normal.data_ptr<double>();
+    const int64_t cols = m + k_;
+    std::vector<double> g(m * m), b(m * k_);
+    double trace = 0.0;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < m; ++j) g[i * m + j] = nm[i * cols + j];
+      for (int64_t c = 0; c < k_; ++c) b[i * k_ + c] = nm[i * cols + m + c];
+      trace += g[i * m + i];
+    }
+    for (int64_t i = 0; i < j_; ++i) g[i * m + i] += l2_ * k_;
+    // Cholesky with growing jitter for the rare rank-deficient H (e.g. saturated units).
+    std::vector<double> l(m * m);
+    double jitter = 0.0;
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      if (cholesky(g, m, jitter, l)) break;
+      jitter = jitter == 0.0 ? 1e-12 * std::max(trace / m, 1e-300) : jitter * 100;
+    }
+    for (int64_t c = 0; c < k_; ++c) {
+      std::vector<double> y(m);
+      for (int64_t i = 0; i < m; ++i) {
+        double s = b[i * k_ + c];
+        for (int64_t q = 0; q < i; ++q) s -= l[i * m + q] * y[q];
+        y[i] = s / l[i * m + i];
+      }
+      for (int64_t i = m - 1; i >= 0; --i) {
+        double s = y[i];
+        for (int64_t q = i + 1; q < m; ++q) s -= l[q * m + i] * b[q * k_ + c];
+        b[i * k_ + c] = s / l[i * m + i];
+      }
+    }
+    host_w2_.resize(k_ * j_);
+    for (int64_t c = 0; c < k_; ++c) {
+      for (int64_t i = 0; i < j_; ++i) host_w2_[c * j_ + i] = b[i * k_ + c];
+      host_w2b2_[k_ * j_ + c] = b[j_ * k_ + c];
+    }
+    std::copy(host_w2_.begin(), host_w2_.end(), host_w2b2_.begin());
+    auto host = torch::from_blob(host_w2b2_.data(), {(j_ + 1) * k_}, torch::kDouble);
+    w2_.view({-1}).copy_(host.narrow(0, 0, k_ * j_));
+    b2_.copy_(host.narrow(0, k_ * j_, k_));
+  }
+
+  static bool cholesky(const std::vector<double>& a, int64_t m, double jitter,
+                       std::vector<double>& l) {
+    std::fill(l.begin(), l.end(), 0.0);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j <= i; ++j) {
+        double s = a[i * m + j] + (i == j ? jitter : 0.0);
+        for (int64_t q = 0; q < j; ++q) s -= l[i * m + q] * l[j * m + q];
+        if (i == j) {
+          if (!(s > 0.0) || !std::isfinite(s)) return false;
+          l[i * m + i] = std::sqrt(s);
+        } else {
+          l[i * m + j] = s / l[j * m + j];
+        }
+      }
+    }
+    return true;
+  }
+
+  torch::Tensor x_;
+  int64_t n_, d_, j_, k_;
+  Activation act_;
+  double l2_;
+  bool project_;
+  torch::Tensor flat_, grad_, z_, h_, p_, e_, dh_, a_, r_;
+  torch::Tensor w1_, b1_, w2_, b2_, gw1_, gb1_, gw2_, gb2_;
+  std::vector<double> host_w2_, host_w2b2_;
+};
+
+detail::LbfgsSettings settings_for(const StageProblem& problem) {
+  detail::LbfgsSettings s;
+  s.max_iter = problem.max_iter();
+  s.ftol = problem.ftol();
+  s.gtol = problem.gtol();
+  return s;
+}
+
+// L-BFGS over all stage weights with analytic gradients.
+class LbfgsSolver final : public StageSolver {
+ public:
+  std::string name() const override { return "lbfgs"; }
+  SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
+                   StageParams& params) override {
+    check_problem(x, r, params);
+    torch::NoGradGuard no_grad;
+    Workspace ws(x, r, params.w1.size(0), problem, /*project_output=*/false);
+    auto theta = ws.pack(params);
+    auto out = detail::minimize_lbfgs(
+        [&](const std::vector<double>& t, std::vector<double>& g) { return ws.evaluate(t, &g); },
+        theta, settings_for(problem));
+    ws.unpack(theta, params);
+    return {out.iterations, out.evaluations, out.value};
+  }
+};
+
+// Variable projection: L-BFGS searches only the input layer; for each candidate the output
+// layer is the exact ridge solution, so every iteration starts from the best output weights.
+class VarproSolver final : public StageSolver {
+ public:
+  std::string name() const override { return "varpro"; }
+  SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
+                   StageParams& params) override {
+    check_problem(x, r, params);
+    torch::NoGradGuard no_grad;
+    Workspace ws(x, r, params.w1.size(0), problem, /*project_output=*/true);
+    auto theta = ws.pack(params);
+    auto out = detail::minimize_lbfgs(
+        [&](const std::vector<double>& t, std::vector<double>& g) { return ws.evaluate(t, &g); },
+        theta, settings_for(problem));
+    ws.unpack(theta, params);
+    return {out.iterations, out.evaluations, out.value};
+  }
+};
+
+// torch::optim::LBFGS with autograd and strong Wolfe line search: the straightforward way,
+// kept as a reference point for speed and accuracy.
+class TorchLbfgsSolver final : public StageSolver {
+ public:
+  std::string name() const override { return "torch_lbfgs"; }
+  SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
+                   StageParams& params) override {
+    check_problem(x, r, params);
+    std::vector<torch::Tensor> vars{params.w1.detach().clone().requires_grad_(true),
+                                    params.b1.detach().clone().requires_grad_(true),
+                                    params.w2.detach().clone().requires_grad_(true),
+                                    params.b2.detach().clone().requires_grad_(true)};
+    const double nk = static_cast<double>(x.size(0) * r.size(1));
+    const double c = 0.5 * problem.l2() / x.size(0);
+    torch::optim::LBFGS opt(vars, torch::optim::LBFGSOptions(1.0)
+                                      .max_iter(problem.max_iter())
+                                      .max_eval(problem.max_iter() * 5 / 4 + 1)
+                                      .tolerance_grad(problem.gtol())
+                                      .tolerance_change(1e-12)
+                                      .history_size(10)
+                                      .line_search_fn("strong_wolfe"));
+    int64_t evals = 0;
+    double last = 0.0;
+    auto closure = [&]() -> torch::Tensor {
+      opt.zero_grad();
+      auto h = activate(problem.activation(), torch::addmm(vars[1], x, vars[0].t()));
+      auto e = torch::addmm(vars[3], h, vars[2].t()) - r;
+      auto loss = 0.5 * e.pow(2).sum() / nk + c * (vars[0].pow(2).sum() + vars[2].pow(2).sum());
+      loss.backward();
+      ++evals;
+      last = loss.item<double>();
+      return loss;
+    };
+    opt.step(closure);
+    torch::NoGradGuard no_grad;
+    params.w1.copy_(vars[0]);
+    params.b1.copy_(vars[1]);
+    params.w2.copy_(vars[2]);
+    params.b2.copy_(vars[3]);
+    return {evals, evals, last};
+  }
+};
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, StageSolverFactory> factories{
+      {"lbfgs", [] { return std::make_unique<LbfgsSolver>(); }},
+      {"varpro", [] { return std::make_unique<VarproSolver>(); }},
+      {"torch_lbfgs", [] { return std::make_unique<TorchLbfgsSolver>(); }},
+  };
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+void register_stage_solver(const std::string& name, StageSolverFactory factory) {
+  auto& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.factories[name] = std::move(factory);
+}
+
+std::unique_ptr<StageSolver> make_stage_solver(const std::string& name) {
+  auto& r = registry();
+  StageSolverFactory factory;
+  {
+    // Call the factory outside the lock: it may itself create registered objects.
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto it = r.factories.find(name);
+    if (it == r.factories.end()) {
+      std::vector<std::string> names;
+      for (const auto& kv : r.factories) names.push_back(kv.first);
+      throw std::invalid_argument(fmt::format("unknown stage solver '{}'; known solvers: {}", name,
+                                              fmt::join(names, ", ")));
+    }
+    factory = it->second;
+  }
+  return factory();
+}
+
+std::vector<std::string> stage_solver_names() {
+  auto& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::vector<std::string> names;
+  for (const auto& kv : r.factories) names.push_back(kv.first);
+  return names;
+}
+
+double stage_objective(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
+                       const StageParams& params, StageParams* grad) {
+  check_problem(x, r, params);
+  torch::NoGradGuard no_grad;
+  Workspace ws(x, r, params.w1.size(0), problem, /*project_output=*/false);
+  auto theta = ws.pack(params);
+  std::vector<double> g;
+  const double f = ws.evaluate(theta, grad ? &g : nullptr);
+  if (grad) {
+    auto flat = torch::from_blob(g.data(), {static_cast<int64_t>(g.size())}, torch::kDouble)
+                    .to(params.w1.options());
+    int64_t o = 0;
+    auto take = [&](const torch::Tensor& like) {
+      auto t = flat.narrow(0, o, like.numel()).view(like.sizes()).clone();
+      o += like.numel();
+      return t;
+    };
+    grad->w1 = take(params.w1);
+    grad->b1 = take(params.b1);
+    grad->w2 = take(params.w2);
+    grad->b2 = take(params.b2);
+  }
+  return f;
+}
+
+}  // namespace boosthead

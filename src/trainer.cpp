@@ -1,0 +1,355 @@
+#include <boosthead/loss.h>
+#include <boosthead/stage_solver.h>
+#include <boosthead/trainer.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+#include <stdexcept>
+
+namespace boosthead {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Uniform draws from a raw 64-bit engine, so that a seed gives the same model with any
+// standard library.
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
+}
+
+std::vector<int64_t> sample_without_replacement(int64_t n, int64_t k, std::mt19937_64& rng,
+                                                std::vector<int64_t>& scratch) {
+  scratch.resize(n);
+  for (int64_t i = 0; i < n; ++i) scratch[i] = i;
+  for (int64_t i = 0; i < k; ++i) std::swap(scratch[i], scratch[i + rng() % (n - i)]);
+  std::vector<int64_t> out(scratch.begin(), scratch.begin() + k);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+torch::Tensor uniform_tensor(std::mt19937_64& rng, std::vector<int64_t> shape, double bound) {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  auto t = torch::empty(shape, torch::kDouble);
+  auto* p = t.data_ptr<double>();
+  for (int64_t i = 0; i < n; ++i) p[i] = (2.0 * uniform01(rng) - 1.0) * bound;
+  return t;
+}
+
+// Glorot-uniform initialisation as scikit-learn's MLP does it (bound doubled in the
+// denominator for the logistic activation).
+StageParams init_stage(std::mt19937_64& rng, int64_t d, int64_t j, int64_t k, Activation act,
+                       const torch::TensorOptions& opt) {
+  const double factor = act == Activation::Sigmoid ? 2.0 : 6.0;
+  const double b1 = std::sqrt(factor / static_cast<double>(d + j));
+  const double b2 = std::sqrt(factor / static_cast<double>(j + k));
+  StageParams p;
+  p.w1 = uniform_tensor(rng, {j, d}, b1).to(opt);
+  p.b1 = uniform_tensor(rng, {j}, b1).to(opt);
+  p.w2 = uniform_tensor(rng, {k, j}, b2).to(opt);
+  p.b2 = uniform_tensor(rng, {k}, b2).to(opt);
+  return p;
+}
+
+bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
+
+void check_features(const torch::Tensor& x, const char* what) {
+  if (!x.defined()) throw std::invalid_argument(fmt::format("{} are undefined", what));
+  if (x.dim() != 2) {
+    throw std::invalid_argument(
+        fmt::format("expected 2-D {} (rows x columns), got {}-D", what, x.dim()));
+  }
+  if (x.size(0) == 0) throw std::invalid_argument(fmt::format("{} have no rows", what));
+  if (x.size(1) == 0) throw std::invalid_argument(fmt::format("{} have no columns", what));
+  if (x.is_floating_point() && !all_finite(x)) {
+    auto bad = (~torch::isfinite(x)).nonzero()[0];
+    throw std::invalid_argument(fmt::format("{} contain NaN or Inf (first at row {}, column {})",
+                                            what, bad[0].item<int64_t>(), bad[1].item<int64_t>()));
+  }
+}
+
+void check_targets(const torch::Tensor& y, const torch::Tensor& x, const char* what) {
+  if (!y.defined()) throw std::invalid_argument(fmt::format("{} are undefined", what));
+  if (y.dim() < 1 || y.size(0) != x.size(0)) {
+    throw std::invalid_argument(fmt::format("{} have {} rows but the features have {}", what,
+                                            y.dim() < 1 ? 0 : y.size(0), x.size(0)));
+  }
+}
+
+// Metric from prepared (N x K) targets: accuracy for classification, RMSE for regression.
+double metric(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
+  if (loss == "binary_logistic") {
+    return ((f > 0).to(y.scalar_type()) == y).to(torch::kDouble).mean().item<double>();
+  }
+  if (loss == "multinomial") {
+    return (f.argmax(1) == y.argmax(1)).to(torch::kDouble).mean().item<double>();
+  }
+  return std::sqrt((f - y).pow(2).mean().item<double>());
+}
+
+std::string resolve_loss(const std::string& name, const torch::Tensor& y, int64_t num_classes) {
+  if (name != "auto") return name;
+  if (y.is_floating_point()) return "squared";
+  const int64_t k = num_classes > 0 ? num_classes : y.max().item<int64_t>() + 1;
+  if (k < 2) {
+    throw std::invalid_argument(
+        fmt::format("classification needs at least two classes, got {}", k));
+  }
+  return k == 2 ? "binary_logistic" : "multinomial";
+}
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> split_indices(int64_t n, double fraction, uint64_t seed,
+                                                      const torch::Tensor& labels) {
+  if (!(fraction > 0.0 && fraction < 1.0)) {
+    throw std::invalid_argument(
+        fmt::format("validation fraction must be in (0, 1), got {}", fraction));
+  }
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
+  std::map<int64_t, std::vector<int64_t>> groups;
+  if (labels.defined()) {
+    auto l = labels.to(torch::kCPU, torch::kLong).contiguous();
+    const auto* p = l.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) groups[p[i]].push_back(i);
+  } else {
+    auto& all = groups[0];
+    for (int64_t i = 0; i < n; ++i) all.push_back(i);
+  }
+  std::vector<int64_t> train, valid;
+  for (auto& kv : groups) {
+    auto& idx = kv.second;
+    shuffle(idx, rng);
+    const auto take = static_cast<int64_t>(std::llround(fraction * idx.size()));
+    valid.insert(valid.end(), idx.begin(), idx.begin() + take);
+    train.insert(train.end(), idx.begin() + take, idx.end());
+  }
+  if (valid.empty() || train.size() < 2) {
+    throw std::invalid_argument(fmt::format(
+        "too few rows for a validation split: {} rows with fraction {} give {} training and {} "
+        "validation rows",
+        n, fraction, train.size(), valid.size()));
+  }
+  std::sort(train.begin(), train.end());
+  std::sort(valid.begin(), valid.end());
+  return {torch::tensor(train, torch::kLong), torch::tensor(valid, torch::kLong)};
+}
+
+double score_metric(const std::string& loss_name, const torch::Tensor& scores,
+                    const torch::Tensor& targets) {
+  auto loss = make_loss(loss_name);
+  const int64_t k = scores.size(1);
+  return metric(loss_name, scores,
+                loss->prepare_targets(targets.to(scores.device()), k, scores.scalar_type()));
+}
+
+Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {}
+
+Trainer& Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  TORCH_CHECK(callback, "add_callback needs a callback, got null");
+  callbacks_.push_back(std::move(callback));
+  return *this;
+}
+
+FitResult Trainer::fit(const torch::Tensor& features, const torch::Tensor& targets) {
+  return run(features, targets, nullptr, nullptr);
+}
+
+FitResult Trainer::fit(const torch::Tensor& features, const torch::Tensor& targets,
+                       const torch::Tensor& valid_features, const torch::Tensor& valid_targets) {
+  return run(features, targets, &valid_features, &valid_targets);
+}
+
+FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targets,
+                       const torch::Tensor* valid_features, const torch::Tensor* valid_targets) {
+  const auto start = Clock::now();
+  const auto& o = options_;
+  if (o.stages() < 1)
+    throw std::invalid_argument(fmt::format("stages must be at least 1, got {}", o.stages()));
+  if (o.units_per_stage() < 1) {
+    throw std::invalid_argument(
+        fmt::format("units_per_stage must be at least 1, got {}", o.units_per_stage()));
+  }
+  if (!(o.shrinkage() > 0.0) || !std::isfinite(o.shrinkage())) {
+    throw std::invalid_argument(fmt::format("shrinkage must be positive, got {}", o.shrinkage()));
+  }
+  if (!(o.subsample() > 0.0 && o.subsample() <= 1.0)) {
+    throw std::invalid_argument(fmt::format("subsample must be in (0, 1], got {}", o.subsample()));
+  }
+  if (o.max_iter() < 1)
+    throw std::invalid_argument(fmt::format("max_iter must be at least 1, got {}", o.max_iter()));
+  if (!(o.l2() >= 0.0))
+    throw std::invalid_argument(fmt::format("l2 must be non-negative, got {}", o.l2()));
+  if (o.patience() < 0)
+    throw std::invalid_argument(fmt::format("patience must be non-negative, got {}", o.patience()));
+  const Activation act = activation_from_name(o.activation());
+  auto solver = make_stage_solver(o.solver());
+
+  check_features(features, "features");
+  check_targets(targets, features, "targets");
+  if (targets.is_floating_point() && !all_finite(targets)) {
+    throw std::invalid_argument("targets contain NaN or Inf");
+  }
+  const torch::Device device = o.device().value_or(features.device());
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw std::invalid_argument("device cuda was requested but no CUDA device is available");
+  }
+  const torch::ScalarType dtype =
+      o.dtype().value_or(features.is_floating_point() ? features.scalar_type() : torch::kFloat);
+  if (!c10::isFloatingType(dtype)) {
+    throw std::invalid_argument(
+        fmt::format("dtype must be floating, got {}", c10::toString(dtype)));
+  }
+  const std::string loss_name = resolve_loss(o.loss(), targets, o.num_classes());
+  auto loss = make_loss(loss_name);
+  if (loss->is_classification() && targets.is_floating_point() &&
+      !torch::equal(targets, targets.round())) {
+    throw std::invalid_argument(
+        fmt::format("loss {} needs integer class labels, got fractional targets", loss_name));
+  }
+
+  torch::Tensor x_train = features, y_train = targets, x_valid, y_valid;
+  if (valid_features != nullptr) {
+    check_features(*valid_features, "validation features");
+    check_targets(*valid_targets, *valid_features, "validation targets");
+    if (valid_features->size(1) != features.size(1)) {
+      throw std::invalid_argument(
+          fmt::format("validation features have {} columns but the training features have {}",
+                      valid_features->size(1), features.size(1)));
+    }
+    x_valid = *valid_features;
+    y_valid = *valid_targets;
+  } else if (o.valid_fraction() > 0.0) {
+    auto split =
+        split_indices(features.size(0), o.valid_fraction(), o.seed(),
+                      loss->is_classification() ? targets.to(torch::kLong) : torch::Tensor());
+    x_valid = features.index_select(0, split.second.to(features.device()));
+    y_valid = targets.index_select(0, split.second.to(targets.device()));
+    x_train = features.index_select(0, split.first.to(features.device()));
+    y_train = targets.index_select(0, split.first.to(targets.device()));
+  }
+  const bool has_valid = x_valid.defined();
+
+  torch::NoGradGuard no_grad;
+  const auto opt = torch::TensorOptions().device(device).dtype(dtype);
+  const int64_t k = loss->num_outputs(targets, o.num_classes());
+  auto x = x_train.to(opt).contiguous();
+  auto y = loss->prepare_targets(y_train.to(device), k, dtype);
+  torch::Tensor xv, yv;
+  if (has_valid) {
+    xv = x_valid.to(opt).contiguous();
+    yv = loss->prepare_targets(y_valid.to(device), k, dtype);
+  }
+  const int64_t n = x.size(0), d = x.size(1), j = o.units_per_stage();
+
+  FitResult result;
+  auto f0 = loss->initial_score(y);
+  result.head = BoostedHead(d, j, act, loss_name, f0);
+  auto& head = *result.head;
+  auto f = f0.unsqueeze(0).expand({n, k}).clone();
+  torch::Tensor fv = has_valid ? f0.unsqueeze(0).expand({xv.size(0), k}).clone() : torch::Tensor();
+
+  auto problem = StageProblem().activation(act).max_iter(o.max_iter()).l2(o.l2());
+  std::mt19937_64 rng(o.seed());
+  std::vector<int64_t> scratch;
+  const int64_t n_sub = std::max<int64_t>(1, static_cast<int64_t>(o.subsample() * n));
+
+  std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
+  std::shared_ptr<EarlyStopping> early;
+  if (o.patience() > 0 && has_valid) {
+    early = std::make_shared<EarlyStopping>(o.patience());
+    callbacks.push_back(early);
+  }
+  for (auto& cb : callbacks) cb->on_train_begin(o.stages());
+
+  double train_loss = loss->value(f, y);
+  std::string reason = "completed";
+  for (int64_t stage = 1; stage <= o.stages(); ++stage) {
+    auto r = loss->pseudo_residuals(f, y);
+    torch::Tensor xs = x, rs = r;
+    if (n_sub < n) {
+      auto idx = torch::tensor(sample_without_replacement(n, n_sub, rng, scratch), torch::kLong)
+                     .to(device);
+      xs = x.index_select(0, idx);
+      rs = r.index_select(0, idx);
+    }
+    auto params = init_stage(rng, d, j, k, act, opt);
+    const SolverReport report = solver->fit(xs, rs, problem, params);
+    auto h = params.forward(x, act);
+
+    double rho = all_finite(h) ? loss->newton_step(f, y, h) : 0.0;
+    double step = o.shrinkage() * rho;
+    double new_loss = train_loss;
+    torch::Tensor f_new;
+    bool accepted = false;
+    // A Newton step can overshoot on the logistic losses; halve it until the loss decreases.
+    for (int tries = 0; tries < 30 && step != 0.0 && std::isfinite(step); ++tries) {
+      f_new = f + step * h;
+      new_loss = loss->value(f_new, y);
+      if (std::isfinite(new_loss) && new_loss <= train_loss) {
+        accepted = true;
+        break;
+      }
+      step *= 0.5;
+    }
+    if (!accepted) {
+      reason = "no_progress";
+      break;
+    }
+    f = f_new;
+    train_loss = new_loss;
+    head.append_stage(params, step);
+
+    StageRecord rec;
+    rec.stage = stage;
+    rec.train_loss = train_loss;
+    rec.train_metric = metric(loss_name, f, y);
+    if (has_valid) {
+      fv.add_(params.forward(xv, act), step);
+      rec.valid_loss = loss->value(fv, yv);
+      rec.valid_metric = metric(loss_name, fv, yv);
+    }
+    rec.rho = rho;
+    rec.solver_iterations = report.iterations;
+    rec.seconds = seconds_since(start);
+    result.history.push_back(rec);
+
+    bool stop = false;
+    for (auto& cb : callbacks) {
+      if (!cb->on_stage_end(rec, head)) {
+        stop = true;
+        reason = cb == early ? "early_stopping" : "callback";
+      }
+    }
+    if (stop) break;
+  }
+
+  result.stages_trained = head.num_stages();
+  result.best_stages = result.stages_trained;
+  if (has_valid && !result.history.empty()) {
+    auto best = std::min_element(
+        result.history.begin(), result.history.end(),
+        [](const StageRecord& a, const StageRecord& b) { return *a.valid_loss < *b.valid_loss; });
+    result.best_stages = best->stage;
+    if (o.keep_best() && result.best_stages < result.stages_trained) {
+      head.truncate(result.best_stages);
+    }
+  }
+  result.stop_reason = reason;
+  for (auto& cb : callbacks) cb->on_train_end(reason);
+  result.fit_seconds = seconds_since(start);
+  return result;
+}
+
+}  // namespace boosthead

@@ -1,0 +1,117 @@
+#include <boosthead/head.h>
+#include <boosthead/loss.h>
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+using namespace boosthead;
+
+namespace {
+
+struct Built {
+  BoostedHead head{nullptr};
+  std::vector<StageParams> stages;
+  std::vector<double> scales;
+  torch::Tensor f0;
+};
+
+Built build(const std::string& loss, int64_t d, int64_t j, int64_t k, int64_t t, Activation act,
+            torch::Device device = torch::kCPU) {
+  const auto opt = torch::TensorOptions().device(device);
+  Built b;
+  b.f0 = torch::randn({k}, opt);
+  b.head = BoostedHead(d, j, act, loss, b.f0);
+  for (int64_t s = 0; s < t; ++s) {
+    StageParams p{torch::randn({j, d}, opt), torch::randn({j}, opt), torch::randn({k, j}, opt),
+                  torch::randn({k}, opt)};
+    const double scale = 0.1 + 0.05 * s;
+    b.head->append_stage(p, scale);
+    b.stages.push_back(p);
+    b.scales.push_back(scale);
+  }
+  return b;
+}
+
+torch::Tensor staged_sum(const Built& b, const torch::Tensor& x, int64_t t, Activation act) {
+  auto f = b.f0.unsqueeze(0).expand({x.size(0), b.f0.numel()}).clone();
+  for (int64_t s = 0; s < t; ++s) f += b.scales[s] * b.stages[s].forward(x, act);
+  return f;
+}
+
+}  // namespace
+
+TEST(BoostedHead, FusedOutputEqualsTheStagedSum) {
+  torch::manual_seed(0);
+  for (auto device : test::devices()) {
+    for (const std::string loss : {"squared", "binary_logistic", "multinomial"}) {
+      const int64_t k = loss == "multinomial" ? 5 : (loss == "squared" ? 2 : 1);
+      for (int64_t j : {1, 2, 4}) {
+        for (auto act : {Activation::Sigmoid, Activation::Tanh, Activation::Relu}) {
+          auto b = build(loss, 7, j, k, 12, act, device);
+          auto x = torch::randn({33, 7}, torch::TensorOptions().device(device));
+          auto fused = b.head->forward(x);
+          EXPECT_EQ(b.head->num_stages(), 12);
+          EXPECT_EQ(b.head->hidden_weight.size(0), 12 * j);
+          EXPECT_TRUE(torch::allclose(fused, staged_sum(b, x, 12, act), 1e-5, 1e-5))
+              << loss << " J=" << j;
+          for (int64_t t : {0, 1, 5, 11}) {
+            EXPECT_TRUE(
+                torch::allclose(b.head->forward(x, t), staged_sum(b, x, t, act), 1e-5, 1e-5))
+                << loss << " J=" << j << " t=" << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(BoostedHead, AnytimeForwardSharesWeightsAndTruncateMatchesIt) {
+  torch::manual_seed(1);
+  auto b = build("multinomial", 4, 3, 3, 10, Activation::Sigmoid);
+  auto x = torch::randn({20, 4});
+  auto before = b.head->forward(x, 6);
+  const auto* data = b.head->hidden_weight.data_ptr<float>();
+  b.head->forward(x, 3);
+  EXPECT_EQ(b.head->hidden_weight.data_ptr<float>(), data);
+  b.head->truncate(6);
+  EXPECT_EQ(b.head->num_stages(), 6);
+  EXPECT_TRUE(torch::allclose(b.head->forward(x), before, 1e-5, 1e-5));
+  // Parameters stay registered after truncation.
+  EXPECT_EQ(b.head->named_parameters()["hidden_weight"].size(0), 18);
+}
+
+TEST(BoostedHead, PredictionsFollowTheLink) {
+  torch::manual_seed(2);
+  auto x = torch::randn({15, 4});
+  auto bin = build("binary_logistic", 4, 1, 1, 5, Activation::Tanh);
+  auto p = bin.head->predict_proba(x);
+  ASSERT_EQ(p.sizes(), torch::IntArrayRef({15, 2}));
+  EXPECT_TRUE(torch::allclose(p.sum(1), torch::ones({15})));
+  EXPECT_TRUE(torch::equal(bin.head->predict(x), p.argmax(1)));
+  EXPECT_EQ(bin.head->num_classes(), 2);
+  auto multi = build("multinomial", 4, 2, 6, 5, Activation::Relu);
+  EXPECT_TRUE(torch::equal(multi.head->predict(x), multi.head->predict_proba(x).argmax(1)));
+  EXPECT_EQ(multi.head->num_classes(), 6);
+  auto reg = build("squared", 4, 2, 3, 5, Activation::Relu);
+  EXPECT_TRUE(torch::allclose(reg.head->predict(x), reg.head->forward(x)));
+  EXPECT_EQ(reg.head->num_classes(), 0);
+}
+
+TEST(BoostedHead, RejectsBadInput) {
+  auto b = build("squared", 4, 1, 1, 3, Activation::Sigmoid);
+  try {
+    b.head->forward(torch::randn({2, 3, 4}));
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected 2-D features"), std::string::npos);
+  }
+  EXPECT_THROW(b.head->forward(torch::randn({2, 5})), c10::Error);
+  EXPECT_THROW(b.head->forward(torch::randn({2, 4}), 4), c10::Error);
+  EXPECT_THROW(b.head->truncate(7), c10::Error);
+  EXPECT_THROW(
+      b.head->append_stage(
+          {torch::randn({2, 4}), torch::randn({2}), torch::randn({1, 2}), torch::randn({1})}, 1.0),
+      c10::Error);
+  EXPECT_THROW(BoostedHead(4, 1, Activation::Sigmoid, "hinge", torch::zeros({1})),
+               std::invalid_argument);
+}

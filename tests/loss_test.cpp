@@ -1,0 +1,128 @@
+#include <boosthead/loss.h>
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+using namespace boosthead;
+
+namespace {
+
+struct Case {
+  std::string loss;
+  int64_t k;
+};
+
+const std::vector<Case> kCases{
+    {"squared", 1}, {"squared", 3}, {"binary_logistic", 1}, {"multinomial", 4}};
+
+torch::Tensor targets_for(const Loss& loss, int64_t n, int64_t k) {
+  torch::manual_seed(3);
+  torch::Tensor raw;
+  if (loss.name() == "squared")
+    raw = torch::randn({n, k}, torch::kDouble) * 2 + 1;
+  else
+    raw = torch::randint(0, loss.name() == "binary_logistic" ? 2 : k, {n}, torch::kLong);
+  return loss.prepare_targets(raw, k, torch::kDouble);
+}
+
+}  // namespace
+
+TEST(Loss, RegistryListsBuiltinsAndRejectsUnknown) {
+  auto names = loss_names();
+  for (const char* n : {"squared", "binary_logistic", "multinomial"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
+  }
+  try {
+    make_loss("hinge");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown loss 'hinge'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("multinomial"), std::string::npos);
+  }
+}
+
+TEST(Loss, PseudoResidualsAreMinusTheAutogradGradient) {
+  for (const auto& c : kCases) {
+    auto loss = make_loss(c.loss);
+    const int64_t n = 50;
+    auto y = targets_for(*loss, n, c.k);
+    auto f = (torch::randn({n, c.k}, torch::kDouble) * 2).requires_grad_(true);
+    loss->row_loss(f, y).sum().backward();
+    auto r = loss->pseudo_residuals(f.detach(), y);
+    EXPECT_TRUE(torch::allclose(r, -f.grad(), 1e-10, 1e-12)) << c.loss;
+  }
+}
+
+TEST(Loss, InitialScoreMinimisesTheMeanLoss) {
+  for (const auto& c : kCases) {
+    auto loss = make_loss(c.loss);
+    auto y = targets_for(*loss, 200, c.k);
+    auto f0 = loss->initial_score(y);
+    ASSERT_EQ(f0.sizes(), torch::IntArrayRef({c.k}));
+    auto f = f0.unsqueeze(0).expand({200, c.k}).contiguous();
+    const double best = loss->value(f, y);
+    // The gradient of the mean loss vanishes at F0 ...
+    EXPECT_LT(loss->pseudo_residuals(f, y).mean(0).abs().max().item<double>(), 1e-9) << c.loss;
+    // ... and no nearby constant does better.
+    for (int trial = 0; trial < 20; ++trial) {
+      auto g = f + 0.05 * torch::randn({1, c.k}, torch::kDouble);
+      EXPECT_GE(loss->value(g, y), best - 1e-12) << c.loss;
+    }
+  }
+}
+
+TEST(Loss, NewtonStepDoesNotIncreaseTheLoss) {
+  for (const auto& c : kCases) {
+    auto loss = make_loss(c.loss);
+    auto y = targets_for(*loss, 300, c.k);
+    for (int trial = 0; trial < 10; ++trial) {
+      auto f = torch::randn({300, c.k}, torch::kDouble);
+      // A direction like a fitted stage: the residuals plus noise.
+      auto h = loss->pseudo_residuals(f, y) + 0.3 * torch::randn({300, c.k}, torch::kDouble);
+      const double rho = loss->newton_step(f, y, h);
+      EXPECT_TRUE(std::isfinite(rho));
+      EXPECT_LE(loss->value(f + rho * h, y), loss->value(f, y) + 1e-12) << c.loss;
+    }
+  }
+}
+
+TEST(Loss, SquaredNewtonStepIsTheExactLineMinimum) {
+  auto loss = make_loss("squared");
+  auto y = targets_for(*loss, 100, 2);
+  auto f = torch::randn({100, 2}, torch::kDouble);
+  auto h = torch::randn({100, 2}, torch::kDouble);
+  const double rho = loss->newton_step(f, y, h);
+  const double at = loss->value(f + rho * h, y);
+  EXPECT_LT(at, loss->value(f + (rho + 1e-3) * h, y));
+  EXPECT_LT(at, loss->value(f + (rho - 1e-3) * h, y));
+}
+
+TEST(Loss, LinksGiveProbabilities) {
+  auto f = torch::randn({10, 3}, torch::kDouble) * 5;
+  auto p = make_loss("multinomial")->link(f);
+  EXPECT_TRUE(torch::allclose(p.sum(1), torch::ones({10}, torch::kDouble)));
+  auto b = make_loss("binary_logistic")->link(f.narrow(1, 0, 1));
+  EXPECT_TRUE((b > 0).all().item<bool>() && (b < 1).all().item<bool>());
+  EXPECT_TRUE(torch::equal(make_loss("squared")->link(f), f));
+}
+
+TEST(Loss, PrepareTargetsRejectsBadLabels) {
+  EXPECT_THROW(
+      make_loss("binary_logistic")->prepare_targets(torch::tensor({0, 1, 2}), 1, torch::kFloat),
+      std::invalid_argument);
+  EXPECT_THROW(make_loss("multinomial")->prepare_targets(torch::tensor({0, 5}), 3, torch::kFloat),
+               std::invalid_argument);
+  EXPECT_THROW(
+      make_loss("multinomial")->prepare_targets(torch::tensor({0.5, 1.0}), 3, torch::kFloat),
+      std::invalid_argument);
+  EXPECT_THROW(
+      make_loss("squared")->prepare_targets(torch::tensor({0.5, std::nan("")}), 1, torch::kFloat),
+      std::invalid_argument);
+  auto oh = make_loss("multinomial")->prepare_targets(torch::tensor({2, 0}), 3, torch::kFloat);
+  EXPECT_TRUE(torch::equal(oh, torch::tensor({{0.f, 0.f, 1.f}, {1.f, 0.f, 0.f}})));
+}
+
+TEST(Loss, CustomLossCanBeRegistered) {
+  register_loss("my_squared", [] { return make_loss("squared"); });
+  EXPECT_EQ(make_loss("my_squared")->name(), "squared");
+}

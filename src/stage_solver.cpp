@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "lbfgs.h"
+#include "stage_evaluator.h"
 
 namespace boosthead {
 
@@ -35,12 +36,11 @@ void check_problem(const torch::Tensor& x, const torch::Tensor& r, const StagePa
               r.device());
 }
 
-// Buffers for evaluating the stage objective and its gradient without allocating.
-// Parameters travel as one flat host vector [w1, b1, w2, b2] (or [w1, b1] for variable
-// projection), so the L-BFGS bookkeeping stays in double on the host whatever the device.
-class Workspace {
+// The stage objective with torch ops on preallocated buffers, for any device. The L-BFGS
+// bookkeeping stays in double on the host whatever the device.
+class TorchEvaluator final : public detail::StageEvaluator {
  public:
-  Workspace(const torch::Tensor& x, const torch::Tensor& r, int64_t units,
+  TorchEvaluator(const torch::Tensor& x, const torch::Tensor& r, int64_t units,
             const StageProblem& problem, bool project_output)
       : x_(x.contiguous()),
         n_(x.size(0)),
@@ -84,30 +84,17 @@ class Workspace {
 
   int64_t size() const { return flat_.numel(); }
 
-  std::vector<double> pack(const StageParams& p) const {
-    std::vector<torch::Tensor> parts{p.w1.reshape(-1), p.b1.reshape(-1)};
-    if (!project_) {
-      parts.push_back(p.w2.reshape(-1));
-      parts.push_back(p.b2.reshape(-1));
-    }
-    auto flat = torch::cat(parts).to(torch::kCPU, torch::kDouble).contiguous();
-    return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-  }
-
-  void unpack(const std::vector<double>& theta, StageParams& p) {
+  void finish(const std::vector<double>& theta, StageParams& p) override {
     if (project_) {
       evaluate(theta, nullptr);  // recomputes H and the output layer for these input weights
+      detail::write_params(theta, &host_w2b2_, p);
     } else {
-      load(theta);
+      detail::write_params(theta, nullptr, p);
     }
-    p.w1.copy_(w1_);
-    p.b1.copy_(b1_);
-    p.w2.copy_(w2_);
-    p.b2.copy_(b2_);
   }
 
   // Objective value; writes its gradient into `grad` when not null.
-  double evaluate(const std::vector<double>& theta, std::vector<double>* grad) {
+  double evaluate(const std::vector<double>& theta, std::vector<double>* grad) override {
     load(theta);
     at::addmm_out(z_, b1_, x_, w1_.t());
     activate_out(act_, z_, h_);
@@ -164,36 +151,9 @@ class Workspace {
     const int64_t m = j_ + 1;
     auto normal =
         torch::mm(a_.narrow(1, 0, m).t(), a_).to(torch::kCPU, torch::kDouble).contiguous();
-    const double* nm = normal.data_ptr<double>();
-    const int64_t cols = m + k_;
-    std::vector<double> g(m * m), b(m * k_);
-    double trace = 0.0;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < m; ++j) g[i * m + j] = nm[i * cols + j];
-      for (int64_t c = 0; c < k_; ++c) b[i * k_ + c] = nm[i * cols + m + c];
-      trace += g[i * m + i];
-    }
-    for (int64_t i = 0; i < j_; ++i) g[i * m + i] += l2_ * k_;
-    // Cholesky with growing jitter for the rare rank-deficient H (e.g. saturated units).
-    std::vector<double> l(m * m);
-    double jitter = 0.0;
-    for (int attempt = 0; attempt < 8; ++attempt) {
-      if (cholesky(g, m, jitter, l)) break;
-      jitter = jitter == 0.0 ? 1e-12 * std::max(trace / m, 1e-300) : jitter * 100;
-    }
-    for (int64_t c = 0; c < k_; ++c) {
-      std::vector<double> y(m);
-      for (int64_t i = 0; i < m; ++i) {
-        double s = b[i * k_ + c];
-        for (int64_t q = 0; q < i; ++q) s -= l[i * m + q] * y[q];
-        y[i] = s / l[i * m + i];
-      }
-      for (int64_t i = m - 1; i >= 0; --i) {
-        double s = y[i];
-        for (int64_t q = i + 1; q < m; ++q) s -= l[q * m + i] * b[q * k_ + c];
-        b[i * k_ + c] = s / l[i * m + i];
-      }
-    }
+    std::vector<double> nm(normal.data_ptr<double>(), normal.data_ptr<double>() + normal.numel());
+    std::vector<double> b;
+    detail::solve_output_ridge(nm, m, k_, l2_ * static_cast<double>(k_), b);
     host_w2_.resize(k_ * j_);
     for (int64_t c = 0; c < k_; ++c) {
       for (int64_t i = 0; i < j_; ++i) host_w2_[c * j_ + i] = b[i * k_ + c];
@@ -203,24 +163,6 @@ class Workspace {
     auto host = torch::from_blob(host_w2b2_.data(), {(j_ + 1) * k_}, torch::kDouble);
     w2_.view({-1}).copy_(host.narrow(0, 0, k_ * j_));
     b2_.copy_(host.narrow(0, k_ * j_, k_));
-  }
-
-  static bool cholesky(const std::vector<double>& a, int64_t m, double jitter,
-                       std::vector<double>& l) {
-    std::fill(l.begin(), l.end(), 0.0);
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j <= i; ++j) {
-        double s = a[i * m + j] + (i == j ? jitter : 0.0);
-        for (int64_t q = 0; q < j; ++q) s -= l[i * m + q] * l[j * m + q];
-        if (i == j) {
-          if (!(s > 0.0) || !std::isfinite(s)) return false;
-          l[i * m + i] = std::sqrt(s);
-        } else {
-          l[i * m + j] = s / l[j * m + j];
-        }
-      }
-    }
-    return true;
   }
 
   torch::Tensor x_;
@@ -233,6 +175,26 @@ class Workspace {
   std::vector<double> host_w2_, host_w2b2_;
 };
 
+std::vector<double> pack_params(const StageParams& p, bool project_output) {
+  std::vector<torch::Tensor> parts{p.w1.reshape(-1), p.b1.reshape(-1)};
+  if (!project_output) {
+    parts.push_back(p.w2.reshape(-1));
+    parts.push_back(p.b2.reshape(-1));
+  }
+  auto flat = torch::cat(parts).to(torch::kCPU, torch::kDouble).contiguous();
+  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+}
+
+std::unique_ptr<detail::StageEvaluator> make_evaluator(const torch::Tensor& x,
+                                                       const torch::Tensor& r, int64_t units,
+                                                       const StageProblem& problem, bool project) {
+  if (x.device().is_cpu() &&
+      (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble)) {
+    return detail::make_cpu_evaluator(x, r, units, problem, project);
+  }
+  return std::make_unique<TorchEvaluator>(x, r, units, problem, project);
+}
+
 detail::LbfgsSettings settings_for(const StageProblem& problem) {
   detail::LbfgsSettings s;
   s.max_iter = problem.max_iter();
@@ -241,21 +203,29 @@ detail::LbfgsSettings settings_for(const StageProblem& problem) {
   return s;
 }
 
+// L-BFGS on the stage objective from the weights `params` holds.
+SolverReport minimize_stage(const torch::Tensor& x, const torch::Tensor& r,
+                            const StageProblem& problem, StageParams& params, bool project) {
+  check_problem(x, r, params);
+  torch::NoGradGuard no_grad;
+  auto evaluator = make_evaluator(x, r, params.w1.size(0), problem, project);
+  auto theta = pack_params(params, project);
+  auto out = detail::minimize_lbfgs(
+      [&](const std::vector<double>& t, std::vector<double>& g) {
+        return evaluator->evaluate(t, &g);
+      },
+      theta, settings_for(problem));
+  evaluator->finish(theta, params);
+  return {out.iterations, out.evaluations, out.value};
+}
+
 // L-BFGS over all stage weights with analytic gradients.
 class LbfgsSolver final : public StageSolver {
  public:
   std::string name() const override { return "lbfgs"; }
   SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
                    StageParams& params) override {
-    check_problem(x, r, params);
-    torch::NoGradGuard no_grad;
-    Workspace ws(x, r, params.w1.size(0), problem, /*project_output=*/false);
-    auto theta = ws.pack(params);
-    auto out = detail::minimize_lbfgs(
-        [&](const std::vector<double>& t, std::vector<double>& g) { return ws.evaluate(t, &g); },
-        theta, settings_for(problem));
-    ws.unpack(theta, params);
-    return {out.iterations, out.evaluations, out.value};
+    return minimize_stage(x, r, problem, params, /*project=*/false);
   }
 };
 
@@ -266,15 +236,7 @@ class VarproSolver final : public StageSolver {
   std::string name() const override { return "varpro"; }
   SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
                    StageParams& params) override {
-    check_problem(x, r, params);
-    torch::NoGradGuard no_grad;
-    Workspace ws(x, r, params.w1.size(0), problem, /*project_output=*/true);
-    auto theta = ws.pack(params);
-    auto out = detail::minimize_lbfgs(
-        [&](const std::vector<double>& t, std::vector<double>& g) { return ws.evaluate(t, &g); },
-        theta, settings_for(problem));
-    ws.unpack(theta, params);
-    return {out.iterations, out.evaluations, out.value};
+    return minimize_stage(x, r, problem, params, /*project=*/true);
   }
 };
 
@@ -373,10 +335,10 @@ double stage_objective(const torch::Tensor& x, const torch::Tensor& r, const Sta
                        const StageParams& params, StageParams* grad) {
   check_problem(x, r, params);
   torch::NoGradGuard no_grad;
-  Workspace ws(x, r, params.w1.size(0), problem, /*project_output=*/false);
-  auto theta = ws.pack(params);
+  auto evaluator = make_evaluator(x, r, params.w1.size(0), problem, /*project=*/false);
+  auto theta = pack_params(params, /*project_output=*/false);
   std::vector<double> g;
-  const double f = ws.evaluate(theta, grad ? &g : nullptr);
+  const double f = evaluator->evaluate(theta, grad ? &g : nullptr);
   if (grad) {
     auto flat = torch::from_blob(g.data(), {static_cast<int64_t>(g.size())}, torch::kDouble)
                     .to(params.w1.options());
@@ -394,4 +356,79 @@ double stage_objective(const torch::Tensor& x, const torch::Tensor& r, const Sta
   return f;
 }
 
+namespace detail {
+namespace {
+
+bool cholesky(const std::vector<double>& a, int64_t m, double jitter,
+                       std::vector<double>& l) {
+    std::fill(l.begin(), l.end(), 0.0);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j <= i; ++j) {
+        double s = a[i * m + j] + (i == j ? jitter : 0.0);
+        for (int64_t q = 0; q < j; ++q) s -= l[i * m + q] * l[j * m + q];
+        if (i == j) {
+          if (!(s > 0.0) || !std::isfinite(s)) return false;
+          l[i * m + i] = std::sqrt(s);
+        } else {
+          l[i * m + j] = s / l[j * m + j];
+        }
+      }
+    }
+    return true;
+  }
+
+}  // namespace
+
+void solve_output_ridge(const std::vector<double>& normal, int64_t m, int64_t k, double ridge,
+                        std::vector<double>& b) {
+  const int64_t cols = m + k;
+  std::vector<double> g(m * m), l(m * m);
+  b.assign(m * k, 0.0);
+  double trace = 0.0;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < m; ++j) g[i * m + j] = normal[i * cols + j];
+    for (int64_t c = 0; c < k; ++c) b[i * k + c] = normal[i * cols + m + c];
+    trace += g[i * m + i];
+  }
+  for (int64_t i = 0; i + 1 < m; ++i) g[i * m + i] += ridge;
+  // Growing jitter for the rare rank-deficient H (saturated or duplicate units).
+  double jitter = 0.0;
+  bool ok = false;
+  for (int attempt = 0; attempt < 12 && !ok; ++attempt) {
+    ok = cholesky(g, m, jitter, l);
+    if (!ok) jitter = jitter == 0.0 ? 1e-12 * std::max(trace / m, 1e-300) : jitter * 100;
+  }
+  if (!ok) {
+    std::fill(b.begin(), b.end(), 0.0);
+    return;
+  }
+  for (int64_t c = 0; c < k; ++c) {
+    std::vector<double> y(m);
+    for (int64_t i = 0; i < m; ++i) {
+      double s = b[i * k + c];
+      for (int64_t q = 0; q < i; ++q) s -= l[i * m + q] * y[q];
+      y[i] = s / l[i * m + i];
+    }
+    for (int64_t i = m - 1; i >= 0; --i) {
+      double s = y[i];
+      for (int64_t q = i + 1; q < m; ++q) s -= l[q * m + i] * b[q * k + c];
+      b[i * k + c] = s / l[i * m + i];
+    }
+  }
+}
+
+void write_params(const std::vector<double>& theta, const std::vector<double>* w2b2,
+                  StageParams& p) {
+  torch::NoGradGuard no_grad;
+  std::vector<double> all(theta);
+  if (w2b2 != nullptr) all.insert(all.end(), w2b2->begin(), w2b2->end());
+  auto flat = torch::from_blob(all.data(), {static_cast<int64_t>(all.size())}, torch::kDouble);
+  int64_t o = 0;
+  for (torch::Tensor* t : {&p.w1, &p.b1, &p.w2, &p.b2}) {
+    t->copy_(flat.narrow(0, o, t->numel()).view(t->sizes()));
+    o += t->numel();
+  }
+}
+
+}  // namespace detail
 }  // namespace boosthead

@@ -1,0 +1,39 @@
+#pragma once
+// Internal: evaluators of the stage objective for the built-in solvers. Parameters travel as one
+// flat host vector in double, [w1, b1, w2, b2] row-major, or [w1, b1] with variable projection
+// (the output layer is then solved exactly for each input layer).
+
+#include <boosthead/stage_solver.h>
+
+#include <memory>
+#include <vector>
+
+namespace boosthead::detail {
+
+class StageEvaluator {
+ public:
+  virtual ~StageEvaluator() = default;
+  // Objective at theta; writes the gradient into `grad` when not null.
+  virtual double evaluate(const std::vector<double>& theta, std::vector<double>* grad) = 0;
+  // Writes the stage weights that theta stands for into `params` (keeping their dtype/device).
+  virtual void finish(const std::vector<double>& theta, StageParams& params) = 0;
+};
+
+// Plain loops over the rows of CPU float32/float64 data: one pass for the forward and backward of
+// every row, threaded over row blocks. Per-op dispatch dominates the torch path on small stages.
+std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,
+                                                   int64_t units, const StageProblem& problem,
+                                                   bool project_output);
+
+// Solves (A + ridge * D) B = C for the output layer, where `normal` holds [A | C] row-major with
+// A = [H, 1]^T [H, 1] (m x m) and C = [H, 1]^T R (m x k), and D masks the last (bias) row.
+// Writes B (m x k, row-major) into `b`. Adds jitter when A is numerically singular.
+void solve_output_ridge(const std::vector<double>& normal, int64_t m, int64_t k, double ridge,
+                        std::vector<double>& b);
+
+// Writes theta (and, with variable projection, the solved output layer w2b2 = [w2 (k x j), b2])
+// into the stage's tensors.
+void write_params(const std::vector<double>& theta, const std::vector<double>* w2b2,
+                  StageParams& params);
+
+}  // namespace boosthead::detail

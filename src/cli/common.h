@@ -26,6 +26,7 @@ struct Command {
 Command add_fit_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
 Command add_predict_command(CLI::App& parent);
+Command add_bench_command(CLI::App& parent);
 
 /// Runs `fn`, turning any exception into one line "boosthead: error: ..." on stderr; returns the
 /// exit code (0, or 1 after an error).

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "boosthead " BOOSTHEAD_VERSION);
   app.require_subcommand(1);
   const std::vector<Command> commands = {add_fit_command(app), add_eval_command(app),
-                                         add_predict_command(app)};
+                                         add_predict_command(app), add_bench_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

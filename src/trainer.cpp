@@ -1,15 +1,20 @@
+#include <boosthead/trainer.h>
+
 #include <boosthead/loss.h>
 #include <boosthead/stage_solver.h>
-#include <boosthead/trainer.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <cmath>
 #include <map>
 #include <random>
 #include <stdexcept>
+
+#include "checkpoint.h"
 
 namespace boosthead {
 namespace {
@@ -63,6 +68,22 @@ StageParams init_stage(std::mt19937_64& rng, int64_t d, int64_t j, int64_t k, Ac
 }
 
 bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
+
+// Order-sensitive checksum of a tensor, to tell a checkpoint's data from other data.
+double checksum(const torch::Tensor& t) {
+  auto flat = t.reshape(-1).to(torch::kDouble);
+  auto w = torch::arange(1, flat.numel() + 1, flat.options()).remainder(97).add(1);
+  return flat.sum().item<double>() + (flat * w).sum().item<double>();
+}
+
+void copy_head(const BoostedHeadImpl& from, BoostedHeadImpl& to, const torch::TensorOptions& opt) {
+  torch::NoGradGuard ng;
+  to.hidden_weight.set_data(from.hidden_weight.detach().to(opt).clone());
+  to.hidden_bias.set_data(from.hidden_bias.detach().to(opt).clone());
+  to.output_weight.set_data(from.output_weight.detach().to(opt).clone());
+  to.output_bias.set_data(from.output_bias.detach().to(opt).clone());
+  to.stage_output_bias.set_data(from.stage_output_bias.detach().to(opt).clone());
+}
 
 void check_features(const torch::Tensor& x, const char* what) {
   if (!x.defined()) throw std::invalid_argument(fmt::format("{} are undefined", what));
@@ -254,28 +275,94 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const int64_t n = x.size(0), d = x.size(1), j = o.units_per_stage();
 
   FitResult result;
-  auto f0 = loss->initial_score(y);
-  result.head = BoostedHead(d, j, act, loss_name, f0);
+  torch::Tensor f, fv;
+  if (o.init_head()) {
+    const auto& init = *o.init_head();
+    if (init.num_features() != d || init.num_outputs() != k || init.loss() != loss_name) {
+      throw std::invalid_argument(fmt::format(
+          "cannot warm-start: the initial head has {} features, {} outputs and loss {}, but the "
+          "data give {} features, {} outputs and loss {}",
+          init.num_features(), init.num_outputs(), init.loss(), d, k, loss_name));
+    }
+    result.head = BoostedHead(d, init.units_per_stage(), init.activation(), loss_name,
+                              init.initial_score.to(opt));
+    copy_head(init, *result.head, opt);
+    f = result.head->forward(x);
+    if (has_valid) fv = result.head->forward(xv);
+  } else {
+    auto f0 = loss->initial_score(y);
+    result.head = BoostedHead(d, j, act, loss_name, f0);
+    f = f0.unsqueeze(0).expand({n, k}).clone();
+    if (has_valid) fv = f0.unsqueeze(0).expand({xv.size(0), k}).clone();
+  }
   auto& head = *result.head;
-  auto f = f0.unsqueeze(0).expand({n, k}).clone();
-  torch::Tensor fv = has_valid ? f0.unsqueeze(0).expand({xv.size(0), k}).clone() : torch::Tensor();
+  const Activation stage_act = head.activation();
+  const int64_t units = head.units_per_stage();
 
-  auto problem = StageProblem().activation(act).max_iter(o.max_iter()).l2(o.l2());
+  auto problem = StageProblem().activation(stage_act).max_iter(o.max_iter()).l2(o.l2());
   std::mt19937_64 rng(o.seed());
   std::vector<int64_t> scratch;
   const int64_t n_sub = std::max<int64_t>(1, static_cast<int64_t>(o.subsample() * n));
+  double train_loss = loss->value(f, y);
+  const int64_t first_stage = head.num_stages() + 1;
+  const int64_t last_stage = head.num_stages() + o.stages();
+  double elapsed_before = 0.0;
 
+  const std::string fingerprint = fmt::format(
+      "n={} d={} k={} units={} act={} loss={} solver={} eta={} subsample={} max_iter={} l2={} "
+      "seed={} dtype={} valid={} x={:.17g} y={:.17g} init={}",
+      n, d, k, units, activation_name(stage_act), loss_name, o.solver(), o.shrinkage(),
+      o.subsample(), o.max_iter(), o.l2(), o.seed(), c10::toString(dtype),
+      has_valid ? xv.size(0) : 0, checksum(x), checksum(y), first_stage - 1);
   std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
   std::shared_ptr<EarlyStopping> early;
   if (o.patience() > 0 && has_valid) {
     early = std::make_shared<EarlyStopping>(o.patience());
     callbacks.push_back(early);
   }
-  for (auto& cb : callbacks) cb->on_train_begin(o.stages());
+  int64_t stage = first_stage;
+  if (!o.checkpoint().empty()) detail::remove_stale_temporaries(o.checkpoint());
+  if (o.resume() && o.checkpoint().empty()) {
+    throw std::invalid_argument("resume needs a checkpoint file");
+  }
+  if (o.resume() && std::ifstream(o.checkpoint()).good()) {
+    auto st = detail::load_state(o.checkpoint());
+    if (st.fingerprint != fingerprint) {
+      throw std::invalid_argument(fmt::format(
+          "checkpoint '{}' belongs to another fit (data or options differ): it has [{}], this fit "
+          "has [{}]",
+          o.checkpoint(), st.fingerprint, fingerprint));
+    }
+    torch::NoGradGuard ng;
+    head.hidden_weight.set_data(st.hidden_weight.to(opt));
+    head.hidden_bias.set_data(st.hidden_bias.to(opt));
+    head.output_weight.set_data(st.output_weight.to(opt));
+    head.output_bias.set_data(st.output_bias.to(opt));
+    head.stage_output_bias.set_data(st.stage_output_bias.to(opt));
+    head.initial_score.set_data(st.initial_score.to(opt));
+    f = st.scores.to(opt);
+    if (has_valid) fv = st.valid_scores.to(opt);
+    train_loss = st.train_loss;
+    std::istringstream(st.rng) >> rng;
+    result.history = st.history;
+    result.stages_resumed = static_cast<int64_t>(st.history.size());
+    elapsed_before = st.elapsed;
+    stage = first_stage + result.stages_resumed;
+    // Early stopping resumes where it was: replay the records it has seen.
+    if (early) {
+      for (const auto& rec : result.history) early->on_stage_end(rec, head);
+    }
+  } else {
+    result.stages_resumed = first_stage - 1;
+  }
+  for (auto& cb : callbacks) cb->on_train_begin(last_stage);
 
-  double train_loss = loss->value(f, y);
   std::string reason = "completed";
-  for (int64_t stage = 1; stage <= o.stages(); ++stage) {
+  if (early && early->stopped()) {
+    reason = "early_stopping";
+    stage = last_stage + 1;
+  }
+  for (; stage <= last_stage; ++stage) {
     auto r = loss->pseudo_residuals(f, y);
     torch::Tensor xs = x, rs = r;
     if (n_sub < n) {
@@ -284,11 +371,21 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
       xs = x.index_select(0, idx);
       rs = r.index_select(0, idx);
     }
-    auto params = init_stage(rng, d, j, k, act, opt);
-    const SolverReport report = solver->fit(xs, rs, problem, params);
-    auto h = params.forward(x, act);
-
-    double rho = all_finite(h) ? loss->newton_step(f, y, h) : 0.0;
+    StageParams params;
+    SolverReport report;
+    torch::Tensor h;
+    double rho = 0.0;
+    // A stage whose fit is not finite is drawn again from a fresh start once before giving up.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      params = init_stage(rng, d, units, k, stage_act, opt);
+      report = solver->fit(xs, rs, problem, params);
+      h = params.forward(x, stage_act);
+      if (all_finite(params.w1) && all_finite(params.b1) && all_finite(params.w2) &&
+          all_finite(params.b2) && all_finite(h)) {
+        rho = loss->newton_step(f, y, h);
+        break;
+      }
+    }
     double step = o.shrinkage() * rho;
     double new_loss = train_loss;
     torch::Tensor f_new;
@@ -316,14 +413,34 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     rec.train_loss = train_loss;
     rec.train_metric = metric(loss_name, f, y);
     if (has_valid) {
-      fv.add_(params.forward(xv, act), step);
+      fv.add_(params.forward(xv, stage_act), step);
       rec.valid_loss = loss->value(fv, yv);
       rec.valid_metric = metric(loss_name, fv, yv);
     }
     rec.rho = rho;
     rec.solver_iterations = report.iterations;
-    rec.seconds = seconds_since(start);
+    rec.seconds = elapsed_before + seconds_since(start);
     result.history.push_back(rec);
+
+    if (!o.checkpoint().empty()) {
+      detail::TrainerState st;
+      st.fingerprint = fingerprint;
+      st.hidden_weight = head.hidden_weight;
+      st.hidden_bias = head.hidden_bias;
+      st.output_weight = head.output_weight;
+      st.output_bias = head.output_bias;
+      st.stage_output_bias = head.stage_output_bias;
+      st.initial_score = head.initial_score;
+      st.scores = f;
+      st.valid_scores = fv;
+      st.train_loss = train_loss;
+      st.elapsed = rec.seconds;
+      std::ostringstream rng_state;
+      rng_state << rng;
+      st.rng = rng_state.str();
+      st.history = result.history;
+      detail::save_state(o.checkpoint(), st);
+    }
 
     bool stop = false;
     for (auto& cb : callbacks) {
@@ -337,7 +454,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
 
   result.stages_trained = head.num_stages();
   result.best_stages = result.stages_trained;
-  if (has_valid && !result.history.empty()) {
+  if (has_valid && !result.history.empty() && result.history.front().valid_loss) {
     auto best = std::min_element(
         result.history.begin(), result.history.end(),
         [](const StageRecord& a, const StageRecord& b) { return *a.valid_loss < *b.valid_loss; });
@@ -348,7 +465,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   }
   result.stop_reason = reason;
   for (auto& cb : callbacks) cb->on_train_end(reason);
-  result.fit_seconds = seconds_since(start);
+  result.fit_seconds = elapsed_before + seconds_since(start);
   return result;
 }
 

@@ -5,6 +5,10 @@
 #include <boosthead/trainer.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
 #include "test_util.h"
 
 using namespace boosthead;
@@ -219,4 +223,95 @@ TEST(TrainerRealData, VehicleMulticlass) {
   auto fit = Trainer(TrainerOptions().stages(100).units_per_stage(2)).fit(s.x_train, s.y_train);
   EXPECT_EQ(fit.head->loss(), "multinomial");
   EXPECT_GT(test_score(fit, s), 0.74);
+}
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("boosthead_" + name)).string();
+}
+
+}  // namespace
+
+TEST(TrainerCheckpoint, InterruptedAndResumedFitEqualsAnUninterruptedOne) {
+  auto p = test::synthetic("multinomial", 200, 5, 3, 21);
+  const auto path = temp_path("resume.ckpt");
+  std::remove(path.c_str());
+  auto opts = TrainerOptions().stages(10).units_per_stage(2).max_iter(40).seed(3).valid_fraction(0.2);
+  auto full = Trainer(opts).fit(p.x, p.y);
+
+  auto with_ckpt = opts;
+  with_ckpt.checkpoint(path).resume(true);
+  Trainer first(with_ckpt);
+  first.add_callback(std::make_shared<LambdaCallback>(
+      [](const StageRecord& r, const BoostedHeadImpl&) { return r.stage < 4; }));
+  auto part = first.fit(p.x, p.y);
+  ASSERT_EQ(part.stages_trained, 4);
+  ASSERT_TRUE(std::filesystem::exists(path));
+
+  auto resumed = Trainer(with_ckpt).fit(p.x, p.y);
+  EXPECT_EQ(resumed.stages_resumed, 4);
+  EXPECT_EQ(resumed.history.size(), full.history.size());
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::allclose(resumed.head->forward(p.x), full.head->forward(p.x), 1e-6, 1e-6));
+  EXPECT_EQ(resumed.head->num_stages(), full.head->num_stages());
+
+  // A checkpoint of other data is refused rather than silently mixed in.
+  try {
+    Trainer(with_ckpt).fit(p.x * 2, p.y);
+    ADD_FAILURE() << "expected a checkpoint mismatch";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("belongs to another fit"), std::string::npos);
+  }
+  std::remove(path.c_str());
+}
+
+TEST(TrainerCheckpoint, CorruptCheckpointIsANamedError) {
+  auto p = test::synthetic("squared", 50, 3, 1, 22);
+  const auto path = temp_path("corrupt.ckpt");
+  { std::ofstream(path) << "garbage"; }
+  try {
+    Trainer(TrainerOptions().stages(2).checkpoint(path).resume(true)).fit(p.x, p.y);
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+TEST(TrainerWarmStart, AddsStagesAndKeepsTheOnesItHas) {
+  auto p = test::synthetic("binary_logistic", 200, 4, 2, 23);
+  auto base = Trainer(TrainerOptions().stages(5).units_per_stage(2).max_iter(30)).fit(p.x, p.y);
+  auto more = Trainer(TrainerOptions().stages(3).max_iter(30).seed(9).init_head(base.head))
+                  .fit(p.x, p.y);
+  EXPECT_EQ(more.head->num_stages(), 8);
+  EXPECT_EQ(more.stages_resumed, 5);
+  EXPECT_EQ(more.history.front().stage, 6);
+  EXPECT_TRUE(torch::equal(more.head->hidden_weight.narrow(0, 0, 10), base.head->hidden_weight));
+  EXPECT_LE(more.history.back().train_loss, base.history.back().train_loss);
+  EXPECT_EQ(base.head->num_stages(), 5);  // the initial head is not modified
+}
+
+namespace {
+
+class NanSolver final : public StageSolver {
+ public:
+  std::string name() const override { return "nan_for_tests"; }
+  SolverReport fit(const torch::Tensor&, const torch::Tensor&, const StageProblem&,
+                   StageParams& p) override {
+    p.w1.fill_(std::nan(""));
+    return {1, 1, std::nan("")};
+  }
+};
+
+}  // namespace
+
+TEST(TrainerDivergence, NonFiniteStagesAreRejectedAndTheModelStaysFinite) {
+  register_stage_solver("nan_for_tests", [] { return std::make_unique<NanSolver>(); });
+  auto p = test::synthetic("squared", 80, 3, 1, 24);
+  auto fit = Trainer(TrainerOptions().stages(5).solver("nan_for_tests")).fit(p.x, p.y);
+  EXPECT_EQ(fit.stop_reason, "no_progress");
+  EXPECT_EQ(fit.head->num_stages(), 0);
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::isfinite(fit.head->forward(p.x)).all().item<bool>());
 }

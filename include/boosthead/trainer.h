@@ -51,6 +51,12 @@ struct TrainerOptions {
   TORCH_ARG(std::optional<torch::Device>, device) = std::nullopt;
   /// Floating dtype to train in; unset: the features' dtype if floating, else float32.
   TORCH_ARG(std::optional<torch::ScalarType>, dtype) = std::nullopt;
+  /// File to save the training state to after every stage (atomically); empty: none.
+  TORCH_ARG(std::string, checkpoint) = "";
+  /// Continue from `checkpoint` when it exists: the result equals an uninterrupted fit.
+  TORCH_ARG(bool, resume) = false;
+  /// Warm start: add `stages` new stages to a copy of this head instead of starting from F0.
+  TORCH_ARG(BoostedHead, init_head) = nullptr;
 };
 
 /// The outcome of a fit.
@@ -63,8 +69,11 @@ struct FitResult {
   int64_t stages_trained = 0;
   /// Stage count with the lowest validation loss (stages_trained without validation).
   int64_t best_stages = 0;
-  /// Why training ended: "completed", "early_stopping", "callback" or "no_progress".
+  /// Why training ended: "completed", "early_stopping", "callback" or "no_progress" (a stage
+  /// that did not lower the training loss or was not finite, even after a retry).
   std::string stop_reason;
+  /// Stages restored from a checkpoint or taken from init_head (0 for a fresh fit).
+  int64_t stages_resumed = 0;
   /// Wall-clock seconds of the whole fit.
   double fit_seconds = 0.0;
 };

@@ -1,0 +1,149 @@
+#include "checkpoint.h"
+
+#include <fmt/format.h>
+#include <torch/serialize.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fcntl.h>
+#include <fstream>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace boosthead::detail {
+namespace {
+
+constexpr const char* kKind = "boosthead-checkpoint-1";
+
+torch::Tensor history_tensor(const std::vector<StageRecord>& h) {
+  auto t = torch::empty({static_cast<int64_t>(h.size()), 9}, torch::kDouble);
+  auto* p = t.data_ptr<double>();
+  for (const auto& r : h) {
+    *p++ = static_cast<double>(r.stage);
+    *p++ = r.train_loss;
+    *p++ = r.valid_loss ? 1.0 : 0.0;
+    *p++ = r.valid_loss.value_or(0.0);
+    *p++ = r.train_metric;
+    *p++ = r.valid_metric.value_or(0.0);
+    *p++ = r.rho;
+    *p++ = static_cast<double>(r.solver_iterations);
+    *p++ = r.seconds;
+  }
+  return t;
+}
+
+std::vector<StageRecord> history_from(const torch::Tensor& t) {
+  std::vector<StageRecord> h;
+  auto c = t.to(torch::kDouble).contiguous();
+  const auto* p = c.data_ptr<double>();
+  for (int64_t i = 0; i < c.size(0); ++i, p += 9) {
+    StageRecord r;
+    r.stage = static_cast<int64_t>(p[0]);
+    r.train_loss = p[1];
+    if (p[2] != 0.0) {
+      r.valid_loss = p[3];
+      r.valid_metric = p[5];
+    }
+    r.train_metric = p[4];
+    r.rho = p[6];
+    r.solver_iterations = static_cast<int64_t>(p[7]);
+    r.seconds = p[8];
+    h.push_back(r);
+  }
+  return h;
+}
+
+}  // namespace
+
+void save_state(const std::string& path, const TrainerState& s) {
+  torch::serialize::OutputArchive a;
+  a.write("kind", c10::IValue(std::string(kKind)));
+  a.write("fingerprint", c10::IValue(s.fingerprint));
+  a.write("rng", c10::IValue(s.rng));
+  a.write("train_loss", c10::IValue(s.train_loss));
+  a.write("elapsed", c10::IValue(s.elapsed));
+  a.write("hidden_weight", s.hidden_weight.cpu());
+  a.write("hidden_bias", s.hidden_bias.cpu());
+  a.write("output_weight", s.output_weight.cpu());
+  a.write("output_bias", s.output_bias.cpu());
+  a.write("stage_output_bias", s.stage_output_bias.cpu());
+  a.write("initial_score", s.initial_score.cpu());
+  a.write("scores", s.scores.cpu());
+  a.write("has_valid", c10::IValue(s.valid_scores.defined()));
+  if (s.valid_scores.defined()) a.write("valid_scores", s.valid_scores.cpu());
+  a.write("history", history_tensor(s.history));
+
+  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  try {
+    a.save_to(tmp);
+    const int fd = ::open(tmp.c_str(), O_RDONLY);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("flush failed");
+    }
+    ::close(fd);
+  } catch (const std::exception& e) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot write checkpoint '{}': {}", path, e.what()));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot write checkpoint '{}'", path));
+  }
+}
+
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  const std::string prefix = p.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
+  }
+}
+
+TrainerState load_state(const std::string& path) {
+  torch::serialize::InputArchive a;
+  try {
+    a.load_from(path);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    throw std::invalid_argument(fmt::format("checkpoint '{}' is not readable ({})", path,
+                                            what.substr(0, what.find('\n'))));
+  }
+  try {
+    c10::IValue v;
+    a.read("kind", v);
+    if (!v.isString() || v.toStringRef() != kKind) {
+      throw std::invalid_argument(fmt::format("'{}' is not a boosthead checkpoint", path));
+    }
+    TrainerState s;
+    a.read("fingerprint", v);
+    s.fingerprint = v.toStringRef();
+    a.read("rng", v);
+    s.rng = v.toStringRef();
+    a.read("train_loss", v);
+    s.train_loss = v.toDouble();
+    a.read("elapsed", v);
+    s.elapsed = v.toDouble();
+    a.read("hidden_weight", s.hidden_weight);
+    a.read("hidden_bias", s.hidden_bias);
+    a.read("output_weight", s.output_weight);
+    a.read("output_bias", s.output_bias);
+    a.read("stage_output_bias", s.stage_output_bias);
+    a.read("initial_score", s.initial_score);
+    a.read("scores", s.scores);
+    a.read("has_valid", v);
+    if (v.toBool()) a.read("valid_scores", s.valid_scores);
+    torch::Tensor h;
+    a.read("history", h);
+    s.history = history_from(h);
+    return s;
+  } catch (const c10::Error& e) {
+    throw std::invalid_argument(fmt::format("checkpoint '{}' is incomplete or corrupt ({})", path,
+                                            e.what_without_backtrace()));
+  }
+}
+
+}  // namespace boosthead::detail

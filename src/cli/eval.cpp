@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common.h"
+#include "images.h"
 
 namespace boosthead::cli {
 namespace {
@@ -19,11 +20,46 @@ struct EvalArgs {
   std::string report;
   int64_t stages = -1;
   bool drop_missing = false;
+  std::string images;
+  std::string labels;
+  int64_t batch_size = 256;
 };
+
+void run_eval_images(const EvalArgs& a) {
+  if (a.batch_size < 1)
+    throw std::invalid_argument(fmt::format("--batch-size must be positive, got {}", a.batch_size));
+  LoadedPipeline pipeline = load_pipeline(a.model);
+  const int64_t stages = resolve_pipeline_stages(pipeline, a.stages);
+  const auto images = read_images(a.images);
+  const auto labels = read_labels(a.labels, images.size(0), a.images);
+  const auto outputs = pipeline.predict(images, stages, a.batch_size);
+  const bool classification = pipeline.task == "classification";
+  const double value =
+      classification ? outputs.argmax(1).eq(labels).to(torch::kDouble).mean().item<double>()
+                     : score_metric(pipeline.loss, outputs, labels.to(outputs.scalar_type()));
+  const std::string metric = metric_name(pipeline.task);
+  std::cout << fmt::format("{} {:.4f} (stages {}, rows {})", metric, value, stages,
+                           images.size(0))
+            << std::endl;
+  if (!a.report.empty()) {
+    write_json(a.report, {{"task", pipeline.task},
+                          {"metric", metric},
+                          {"value", value},
+                          {"stages", stages},
+                          {"rows", images.size(0)},
+                          {"model", a.model},
+                          {"images", a.images},
+                          {"labels", a.labels}});
+  }
+}
 
 void run_eval(const EvalArgs& a) {
   if (!a.report.empty()) check_output_path(a.report, "--report");
-  const LoadedModel model = load_model(a.model);
+  if (!a.images.empty()) {
+    run_eval_images(a);
+    return;
+  }
+  const LoadedModel model = load_tabular_model(a.model);
   const ModelInfo& info = model.info;
   const int64_t stages = resolve_stages(model, a.stages);
   const std::string target = a.target.empty() ? info.target : a.target;
@@ -67,13 +103,22 @@ Command add_eval_command(CLI::App& parent) {
       "eval",
       "Score a model on a labelled CSV file: accuracy (classification) or RMSE (regression)");
   app->add_option("--model", args->model, "model file written by fit")->required();
-  app->add_option("--data", args->data, "CSV file with the model's input columns and the target")
-      ->required();
-  app->add_option("--target", args->target, "target column (default: the model's)");
+  auto* data =
+      app->add_option("--data", args->data, "CSV file with the model's input columns and the target");
+  auto* target = app->add_option("--target", args->target, "target column (default: the model's)");
   app->add_option("--stages", args->stages, "use only the first t stages (default: all)");
   app->add_option("--report", args->report, "write the result as JSON");
   app->add_flag("--drop-missing", args->drop_missing,
                 "drop rows with missing values (else an error)");
+  auto* images = app->add_option("--images", args->images,
+                                 "images (IDX, may be .gz) for an image pipeline model");
+  auto* labels = app->add_option("--labels", args->labels, "their labels (IDX, may be .gz)");
+  images->needs(labels)->excludes(data)->excludes(target);
+  labels->needs(images);
+  app->add_option("--batch-size", args->batch_size, "images per batch")->capture_default_str();
+  app->parse_complete_callback([data, images] {
+    if (data->count() == 0 && images->count() == 0) throw CLI::RequiredError("--data");
+  });
   return {app, [args] { run_eval(*args); }};
 }
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common.h"
+#include "images.h"
 
 namespace boosthead::cli {
 namespace {
@@ -32,6 +33,14 @@ struct FitArgs {
   bool drop_missing = false;
   bool quiet = false;
   TrainerOptions trainer;
+  // Image mode: a frozen TorchScript backbone on IDX images.
+  std::string backbone;
+  std::string feature_module;
+  std::string images;
+  std::string labels;
+  std::string class_names;
+  std::string feature_cache;
+  int64_t batch_size = 256;
 };
 
 torch::Device parse_device(const std::string& name) {
@@ -77,6 +86,80 @@ nlohmann::ordered_json history_json(const std::vector<StageRecord>& history) {
   return out;
 }
 
+void run_fit_images(const FitArgs& a, TrainerOptions options) {
+  if (a.task == "regression")
+    throw std::invalid_argument("--task regression is not available with --backbone (labels are classes)");
+  if (a.batch_size < 1)
+    throw std::invalid_argument(fmt::format("--batch-size must be positive, got {}", a.batch_size));
+  if (!a.feature_cache.empty()) check_output_path(a.feature_cache, "--feature-cache");
+  const auto images = read_images(a.images);
+  const auto labels = read_labels(a.labels, images.size(0), a.images);
+  const auto classes = class_names_for(labels, a.class_names);
+  options.num_classes(static_cast<int64_t>(classes.size()));
+
+  FrozenBackbone backbone(a.backbone, a.feature_module, options.device().value_or(torch::kCPU));
+  Trainer trainer(options);
+  if (!a.quiet) {
+    trainer.add_callback(
+        std::make_shared<ProgressCallback>(std::cerr, std::max<int64_t>(1, options.stages() / 20)));
+  }
+  const auto r = fit_on_backbone(
+      backbone, trainer, images, labels,
+      BackboneFitOptions().batch_size(a.batch_size).feature_cache(a.feature_cache),
+      extraction_progress("features", a.quiet));
+  const auto& head = *r.fit.head;
+  PipelineInfo info;
+  info.task = "classification";
+  info.class_names = classes;
+  info.standardizer = r.standardizer;
+  save_pipeline(a.out, backbone, head, info);
+
+  const int64_t stages = head.num_stages();
+  const StageRecord* last =
+      stages > 0 ? &r.fit.history.at(static_cast<size_t>(stages - 1)) : nullptr;
+  if (!a.report.empty()) {
+    nlohmann::ordered_json report = {{"task", info.task}, {"classes", classes}};
+    report["backbone"] = a.backbone;
+    report["feature_module"] = a.feature_module;
+    report["loss"] = head.loss();
+    report["metric"] = "accuracy";
+    report["features"] = head.num_features();
+    report["outputs"] = head.num_outputs();
+    report["hidden_units"] = head.hidden_weight.size(0);
+    report["units_per_stage"] = head.units_per_stage();
+    report["stages"] = stages;
+    report["stages_trained"] = r.fit.stages_trained;
+    report["best_stages"] = r.fit.best_stages;
+    report["stop_reason"] = r.fit.stop_reason;
+    if (last) {
+      report["train_metric"] = last->train_metric;
+      if (last->valid_metric) report["valid_metric"] = *last->valid_metric;
+    }
+    report["features_from_cache"] = r.features_from_cache;
+    report["extract_seconds"] = r.extract_seconds;
+    report["fit_seconds"] = r.fit.fit_seconds;
+    report["rows"] = r.train_rows;
+    report["valid_rows"] = r.valid_rows;
+    report["threads"] = at::get_num_threads();
+    report["model"] = a.out;
+    report["options"] = options_json(options);
+    report["history"] = history_json(r.fit.history);
+    write_json(a.report, report);
+  }
+  std::string line = fmt::format("fit: {} stages", stages);
+  if (r.fit.stages_trained != stages)
+    line += fmt::format(" (best of {} trained)", r.fit.stages_trained);
+  if (r.fit.stop_reason != "completed") line += fmt::format(", stopped: {}", r.fit.stop_reason);
+  if (last) {
+    line += fmt::format(", train accuracy {:.4f}", last->train_metric);
+    if (last->valid_metric) line += fmt::format(", valid accuracy {:.4f}", *last->valid_metric);
+  }
+  line += fmt::format(", {} features {} in {:.2f} s, head {:.2f} s -> {}", head.num_features(),
+                      r.features_from_cache ? "read from cache" : "extracted", r.extract_seconds,
+                      r.fit.fit_seconds, a.out);
+  std::cout << line << std::endl;
+}
+
 void run_fit(const FitArgs& a) {
   check_output_path(a.out, "--out");
   if (!a.report.empty()) check_output_path(a.report, "--report");
@@ -94,6 +177,11 @@ void run_fit(const FitArgs& a) {
   if (options.valid_fraction() < 0.0) {
     throw std::invalid_argument(
         fmt::format("--valid-fraction must be in [0, 1), got {}", options.valid_fraction()));
+  }
+
+  if (!a.backbone.empty()) {
+    run_fit_images(a, options);
+    return;
   }
 
   data::Table table = read_table(a.data);
@@ -197,10 +285,12 @@ void run_fit(const FitArgs& a) {
 Command add_fit_command(CLI::App& parent) {
   auto args = std::make_shared<FitArgs>();
   auto& t = args->trainer;
-  auto* app = parent.add_subcommand("fit", "Train a boosted head on a CSV file and save the model");
-  app->add_option("--data", args->data, "training data (CSV with a header row)")->required();
-  app->add_option("--target", args->target, "target column; every other column is a feature")
-      ->required();
+  auto* app = parent.add_subcommand(
+      "fit",
+      "Train a boosted head on a CSV file, or on a frozen backbone's image features, and save it");
+  auto* data = app->add_option("--data", args->data, "training data (CSV with a header row)");
+  auto* target =
+      app->add_option("--target", args->target, "target column; every other column is a feature");
   app->add_option("--out", args->out, "model file to write")->required();
   app->add_option("--task", args->task,
                   "default: detected (classification for text or quoted targets)")
@@ -237,6 +327,32 @@ Command add_fit_command(CLI::App& parent) {
   app->add_option("--dtype", args->dtype, "floating type to train in")
       ->check(CLI::IsMember({"float32", "float64"}))
       ->capture_default_str();
+  auto* backbone = app->add_option(
+      "--backbone", args->backbone,
+      "TorchScript backbone: fit on its frozen features of --images; --out is then a pipeline "
+      "file with backbone and head");
+  auto* images = app->add_option("--images", args->images, "training images (IDX, may be .gz)");
+  auto* labels = app->add_option("--labels", args->labels, "training labels (IDX, may be .gz)");
+  backbone->needs(images)->needs(labels)->excludes(data)->excludes(target);
+  images->needs(backbone);
+  labels->needs(backbone);
+  app->add_option("--feature-module", args->feature_module,
+                  "submodule or method of the backbone giving the features (default: forward)")
+      ->needs(backbone);
+  app->add_option("--class-names", args->class_names,
+                  "comma-separated class names in label order (default: 0, 1, ...)")
+      ->needs(backbone);
+  app->add_option("--feature-cache", args->feature_cache,
+                  "file caching the backbone's features, so that another fit on the same "
+                  "images skips the backbone")
+      ->needs(backbone);
+  app->add_option("--batch-size", args->batch_size, "images per backbone batch")
+      ->capture_default_str();
+  app->parse_complete_callback([data, target, backbone] {
+    if (backbone->count() > 0) return;
+    if (data->count() == 0) throw CLI::RequiredError("--data");
+    if (target->count() == 0) throw CLI::RequiredError("--target");
+  });
   return {app, [args] { run_fit(*args); }};
 }
 

@@ -1,0 +1,35 @@
+#pragma once
+/// \file
+/// Image inputs (IDX files) and image pipelines for the subcommands of the command-line tool.
+
+#include <boosthead/model_file.h>
+#include <boosthead/pipeline.h>
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace boosthead::cli {
+
+/// Reads IDX images (N x H x W, plain or .gz) as float32 N x 1 x H x W in [0, 1]; throws naming
+/// the option and file when there are none.
+torch::Tensor read_images(const std::string& path, const std::string& option = "--images");
+
+/// Reads IDX labels as int64 N and checks there is one per image.
+torch::Tensor read_labels(const std::string& path, int64_t num_images,
+                          const std::string& images_path);
+
+/// Class names for `labels`: "0".."K-1" with K = max(label) + 1 when `names` is empty, else the
+/// comma-separated `names`, which must cover every label. Throws naming --class-names.
+std::vector<std::string> class_names_for(const torch::Tensor& labels, const std::string& names);
+
+/// load_model, with an error that says so when `path` is an image pipeline.
+LoadedModel load_tabular_model(const std::string& path);
+
+/// Checks an optional --stages value against the pipeline: -1 (not given) means all stages.
+int64_t resolve_pipeline_stages(const LoadedPipeline& pipeline, int64_t stages);
+
+/// A progress printer for feature extraction: a line on stderr about every tenth of the rows.
+ExtractProgress extraction_progress(const std::string& what, bool quiet);
+
+}  // namespace boosthead::cli

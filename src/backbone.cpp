@@ -120,18 +120,18 @@ FrozenBackbone::FrozenBackbone(const std::string& path, const std::string& featu
   const auto parts = split_dots(feature);
   for (const auto& part : parts) {
     if (!is_identifier(part)) {
-      throw std::invalid_argument(fmt::format(
-          "backbone file '{}': feature module '{}' is not a dotted name of identifiers", path,
-          feature));
+      throw std::invalid_argument(
+          fmt::format("backbone file '{}': feature module '{}' is not a dotted name of identifiers",
+                      path, feature));
     }
   }
   torch::jit::Module current = module_;
   std::string where = "the backbone";
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     if (!has_child(current, parts[i])) {
-      throw std::invalid_argument(fmt::format(
-          "backbone file '{}': feature module '{}': {} has no submodule '{}'; {}", path, feature,
-          where, parts[i], listing(current)));
+      throw std::invalid_argument(
+          fmt::format("backbone file '{}': feature module '{}': {} has no submodule '{}'; {}", path,
+                      feature, where, parts[i], listing(current)));
     }
     current = current.attr(parts[i]).toModule();
     where = fmt::format("submodule '{}'", fmt::join(parts.begin(), parts.begin() + i + 1, "."));
@@ -140,9 +140,9 @@ FrozenBackbone::FrozenBackbone(const std::string& path, const std::string& featu
   if (has_child(current, last)) {
     target_ = current.attr(last).toModule();
     if (!target_.find_method("forward")) {
-      throw std::invalid_argument(fmt::format(
-          "backbone file '{}': feature module '{}' has no forward method; {}", path, feature,
-          listing(target_)));
+      throw std::invalid_argument(
+          fmt::format("backbone file '{}': feature module '{}' has no forward method; {}", path,
+                      feature, listing(target_)));
     }
     kind_ = "submodule";
     method_ = "forward";
@@ -166,13 +166,12 @@ torch::Tensor FrozenBackbone::run_batch(const torch::Tensor& batch) {
     throw std::invalid_argument(fmt::format(
         "backbone file '{}': {} failed on inputs of shape [{}] ({}): {}", path_,
         kind_ == "forward" ? std::string("forward") : fmt::format("{} '{}'", kind_, feature_),
-        fmt::join(batch.sizes().vec(), ", "), c10::toString(batch.scalar_type()),
-        error_text(e)));
+        fmt::join(batch.sizes().vec(), ", "), c10::toString(batch.scalar_type()), error_text(e)));
   }
   if (!out.isTensor()) {
     throw std::invalid_argument(
-        fmt::format("backbone file '{}': feature module '{}' returned {}, expected a tensor",
-                    path_, feature_.empty() ? "forward" : feature_, out.tagKind()));
+        fmt::format("backbone file '{}': feature module '{}' returned {}, expected a tensor", path_,
+                    feature_.empty() ? "forward" : feature_, out.tagKind()));
   }
   return out.toTensor();
 }
@@ -183,8 +182,8 @@ torch::Tensor FrozenBackbone::extract(const torch::Tensor& inputs, int64_t batch
     throw std::invalid_argument(fmt::format("batch size must be positive, got {}", batch_size));
   if (!inputs.defined() || inputs.dim() < 1 || inputs.size(0) == 0) {
     throw std::invalid_argument(fmt::format(
-        "backbone file '{}': expected a non-empty batch of inputs (N x ...), got shape [{}]",
-        path_, inputs.defined() ? fmt::format("{}", fmt::join(inputs.sizes().vec(), ", ")) : ""));
+        "backbone file '{}': expected a non-empty batch of inputs (N x ...), got shape [{}]", path_,
+        inputs.defined() ? fmt::format("{}", fmt::join(inputs.sizes().vec(), ", ")) : ""));
   }
   torch::NoGradGuard no_grad;
   const int64_t n = inputs.size(0);
@@ -266,8 +265,8 @@ torch::Tensor FrozenBackbone::extract_cached(const torch::Tensor& inputs,
     archive.save_to(tmp);
   } catch (const std::exception& e) {
     std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write feature cache '{}': {}", cache_path,
-                                         first_line(error_text(e))));
+    throw std::runtime_error(
+        fmt::format("cannot write feature cache '{}': {}", cache_path, first_line(error_text(e))));
   }
   if (std::rename(tmp.c_str(), cache_path.c_str()) != 0) {
     std::remove(tmp.c_str());

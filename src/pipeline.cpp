@@ -103,24 +103,21 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
   const int64_t d = head.num_features();
   if (!info.standardizer.mean.defined() || info.standardizer.mean.numel() != d ||
       !info.standardizer.scale.defined() || info.standardizer.scale.numel() != d) {
-    throw std::invalid_argument(fmt::format(
-        "pipeline standardisation must have {} entries (the head's features), got {}", d,
-        info.standardizer.mean.defined() ? info.standardizer.mean.numel() : 0));
+    throw std::invalid_argument(
+        fmt::format("pipeline standardisation must have {} entries (the head's features), got {}",
+                    d, info.standardizer.mean.defined() ? info.standardizer.mean.numel() : 0));
   }
   if (backbone.num_features() != 0 && backbone.num_features() != d) {
-    throw std::invalid_argument(
-        fmt::format("backbone '{}' gave {} features but the head takes {}", backbone.path(),
-                    backbone.num_features(), d));
+    throw std::invalid_argument(fmt::format("backbone '{}' gave {} features but the head takes {}",
+                                            backbone.path(), backbone.num_features(), d));
   }
   const auto outputs = static_cast<size_t>(head.num_outputs());
-  const size_t expected_names = info.task == "classification"
-                                    ? static_cast<size_t>(head.num_classes())
-                                    : outputs;
+  const size_t expected_names =
+      info.task == "classification" ? static_cast<size_t>(head.num_classes()) : outputs;
   if (info.class_names.size() != expected_names) {
-    throw std::invalid_argument(fmt::format("pipeline head has {} {} but {} names were given",
-                                            expected_names,
-                                            info.task == "classification" ? "classes" : "outputs",
-                                            info.class_names.size()));
+    throw std::invalid_argument(fmt::format(
+        "pipeline head has {} {} but {} names were given", expected_names,
+        info.task == "classification" ? "classes" : "outputs", info.class_names.size()));
   }
 
   torch::NoGradGuard no_grad;
@@ -179,8 +176,8 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
     m.save(tmp);
   } catch (const std::exception& e) {
     std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write pipeline file '{}': {}", path,
-                                         first_line(error_text(e))));
+    throw std::runtime_error(
+        fmt::format("cannot write pipeline file '{}': {}", path, first_line(error_text(e))));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
@@ -199,12 +196,14 @@ LoadedPipeline load_pipeline(const std::string& path, torch::Device device) {
   const std::string format =
       m.hasattr("format") && m.attr("format").isString() ? m.attr("format").toStringRef() : "";
   if (format == "boosthead-model") {
-    bad_file(path, "a tabular boosthead model (format 'boosthead-model'), not a pipeline with a "
-                   "backbone");
+    bad_file(path,
+             "a tabular boosthead model (format 'boosthead-model'), not a pipeline with a "
+             "backbone");
   }
   if (format != kFormat) {
-    bad_file(path, "a TorchScript archive but not a boosthead pipeline (no format "
-                   "'boosthead-pipeline')");
+    bad_file(path,
+             "a TorchScript archive but not a boosthead pipeline (no format "
+             "'boosthead-pipeline')");
   }
   LoadedPipeline out;
   try {
@@ -235,7 +234,8 @@ LoadedPipeline load_pipeline(const std::string& path, torch::Device device) {
     if (!m.find_method("forward_stages") || !m.find_method("features"))
       bad_file(path, "missing the forward_stages or features method");
   } catch (const c10::Error& e) {
-    bad_file(path, "missing or mistyped attribute (" + first_line(e.what_without_backtrace()) + ")");
+    bad_file(path,
+             "missing or mistyped attribute (" + first_line(e.what_without_backtrace()) + ")");
   }
   m.eval();
   out.module = m;
@@ -282,10 +282,10 @@ BackboneFitResult fit_on_backbone(FrozenBackbone& backbone, Trainer& trainer,
                                   const ExtractProgress& progress) {
   if (!inputs.defined() || !targets.defined() || inputs.dim() < 1 || targets.dim() < 1 ||
       inputs.size(0) != targets.size(0)) {
-    throw std::invalid_argument(fmt::format(
-        "expected as many targets as inputs, got {} inputs and {} targets",
-        inputs.defined() && inputs.dim() > 0 ? inputs.size(0) : 0,
-        targets.defined() && targets.dim() > 0 ? targets.size(0) : 0));
+    throw std::invalid_argument(
+        fmt::format("expected as many targets as inputs, got {} inputs and {} targets",
+                    inputs.defined() && inputs.dim() > 0 ? inputs.size(0) : 0,
+                    targets.defined() && targets.dim() > 0 ? targets.size(0) : 0));
   }
   BackboneFitResult out;
   const auto t0 = std::chrono::steady_clock::now();
@@ -298,9 +298,9 @@ BackboneFitResult fit_on_backbone(FrozenBackbone& backbone, Trainer& trainer,
   torch::Tensor x_train = x, y_train = targets, x_valid, y_valid;
   // Split here rather than in the trainer so that the standardisation sees training rows only.
   if (o.valid_fraction() > 0.0) {
-    const auto [train_idx, valid_idx] = split_indices(
-        x.size(0), o.valid_fraction(), o.seed(),
-        targets.is_floating_point() ? torch::Tensor() : targets.to(torch::kLong));
+    const auto [train_idx, valid_idx] =
+        split_indices(x.size(0), o.valid_fraction(), o.seed(),
+                      targets.is_floating_point() ? torch::Tensor() : targets.to(torch::kLong));
     x_train = x.index_select(0, train_idx);
     y_train = targets.index_select(0, train_idx.to(targets.device()));
     x_valid = x.index_select(0, valid_idx);
@@ -308,10 +308,9 @@ BackboneFitResult fit_on_backbone(FrozenBackbone& backbone, Trainer& trainer,
   }
   out.standardizer = data::Standardizer::fit(x_train);
   const torch::ScalarType dtype = o.dtype().value_or(torch::kFloat);
-  out.fit = x_valid.defined()
-                ? trainer.fit(out.standardizer.transform(x_train, dtype), y_train,
-                              out.standardizer.transform(x_valid, dtype), y_valid)
-                : trainer.fit(out.standardizer.transform(x_train, dtype), y_train);
+  out.fit = x_valid.defined() ? trainer.fit(out.standardizer.transform(x_train, dtype), y_train,
+                                            out.standardizer.transform(x_valid, dtype), y_valid)
+                              : trainer.fit(out.standardizer.transform(x_train, dtype), y_train);
   out.train_rows = x_train.size(0);
   out.valid_rows = x_valid.defined() ? x_valid.size(0) : 0;
   return out;

@@ -119,7 +119,8 @@ TEST(Backbone, ExtractsInBatchesWithProgress) {
   auto images = test::tiny_images(20, 2).first;
   FrozenBackbone b(path, "features");
   std::vector<std::pair<int64_t, int64_t>> seen;
-  auto f = b.extract(images, 7, [&](int64_t done, int64_t total) { seen.emplace_back(done, total); });
+  auto f =
+      b.extract(images, 7, [&](int64_t done, int64_t total) { seen.emplace_back(done, total); });
   EXPECT_EQ(b.batches_run(), 3);
   EXPECT_EQ(calls(b), 3);
   EXPECT_EQ(seen, (std::vector<std::pair<int64_t, int64_t>>{{7, 20}, {14, 20}, {20, 20}}));

@@ -42,7 +42,7 @@ Fitted fit_tiny(const std::string& name, TrainerOptions options = small_options(
   std::tie(f.images, f.labels) = test::tiny_images(150, 8);
   Trainer trainer(options);
   f.r = fit_on_backbone(*f.backbone, trainer, f.images, f.labels,
-                          BackboneFitOptions().batch_size(64));
+                        BackboneFitOptions().batch_size(64));
   return f;
 }
 
@@ -130,8 +130,7 @@ TEST(Pipeline, SavedFileMatchesBackbonePlusHead) {
   auto p = m.forward({test_images}).toTensor();
   EXPECT_LE((p - head.predict_proba(x)).abs().max().item<double>(), 1e-6);
   EXPECT_TRUE(torch::allclose(p.sum(1), torch::ones({40}), 1e-5, 1e-5));
-  EXPECT_TRUE(torch::allclose(m.run_method("features", test_images).toTensor(), feats, 1e-6,
-                              1e-6));
+  EXPECT_TRUE(torch::allclose(m.run_method("features", test_images).toTensor(), feats, 1e-6, 1e-6));
   auto scores = m.run_method("scores", test_images, 6).toTensor();
   EXPECT_LE((scores - head.forward(x)).abs().max().item<double>(), 1e-5);
   // The head alone on precomputed features.
@@ -141,8 +140,8 @@ TEST(Pipeline, SavedFileMatchesBackbonePlusHead) {
   // The backbone inside the file is the frozen one, unchanged.
   auto inner = m.attr("backbone").toModule();
   auto w = inner.attr("features").toModule().attr("weight").toTensor();
-  EXPECT_TRUE(torch::equal(
-      w, f.backbone->module().attr("features").toModule().attr("weight").toTensor()));
+  EXPECT_TRUE(
+      torch::equal(w, f.backbone->module().attr("features").toModule().attr("weight").toTensor()));
 
   std::remove(out.c_str());
   std::remove(f.backbone_path.c_str());

@@ -64,8 +64,8 @@ class LoadedPipeline {
 
   /// Runs `forward_stages(images, stages)` (all stages when negative) over `images` in batches
   /// of `batch_size`, without gradients; returns the outputs (N x K) on the CPU.
-  torch::Tensor predict(const torch::Tensor& images, int64_t stages = -1,
-                        int64_t batch_size = 256, const ExtractProgress& progress = {});
+  torch::Tensor predict(const torch::Tensor& images, int64_t stages = -1, int64_t batch_size = 256,
+                        const ExtractProgress& progress = {});
   /// The head's parameters dtype (float32 or float64).
   torch::ScalarType dtype() const;
 };

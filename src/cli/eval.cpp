@@ -34,12 +34,11 @@ void run_eval_images(const EvalArgs& a) {
   const auto labels = read_labels(a.labels, images.size(0), a.images);
   const auto outputs = pipeline.predict(images, stages, a.batch_size);
   const bool classification = pipeline.task == "classification";
-  const double value =
-      classification ? outputs.argmax(1).eq(labels).to(torch::kDouble).mean().item<double>()
-                     : score_metric(pipeline.loss, outputs, labels.to(outputs.scalar_type()));
+  const double value = classification
+                           ? outputs.argmax(1).eq(labels).to(torch::kDouble).mean().item<double>()
+                           : score_metric(pipeline.loss, outputs, labels.to(outputs.scalar_type()));
   const std::string metric = metric_name(pipeline.task);
-  std::cout << fmt::format("{} {:.4f} (stages {}, rows {})", metric, value, stages,
-                           images.size(0))
+  std::cout << fmt::format("{} {:.4f} (stages {}, rows {})", metric, value, stages, images.size(0))
             << std::endl;
   if (!a.report.empty()) {
     write_json(a.report, {{"task", pipeline.task},
@@ -103,8 +102,8 @@ Command add_eval_command(CLI::App& parent) {
       "eval",
       "Score a model on a labelled CSV file: accuracy (classification) or RMSE (regression)");
   app->add_option("--model", args->model, "model file written by fit")->required();
-  auto* data =
-      app->add_option("--data", args->data, "CSV file with the model's input columns and the target");
+  auto* data = app->add_option("--data", args->data,
+                               "CSV file with the model's input columns and the target");
   auto* target = app->add_option("--target", args->target, "target column (default: the model's)");
   app->add_option("--stages", args->stages, "use only the first t stages (default: all)");
   app->add_option("--report", args->report, "write the result as JSON");

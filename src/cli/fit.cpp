@@ -88,7 +88,8 @@ nlohmann::ordered_json history_json(const std::vector<StageRecord>& history) {
 
 void run_fit_images(const FitArgs& a, TrainerOptions options) {
   if (a.task == "regression")
-    throw std::invalid_argument("--task regression is not available with --backbone (labels are classes)");
+    throw std::invalid_argument(
+        "--task regression is not available with --backbone (labels are classes)");
   if (a.batch_size < 1)
     throw std::invalid_argument(fmt::format("--batch-size must be positive, got {}", a.batch_size));
   if (!a.feature_cache.empty()) check_output_path(a.feature_cache, "--feature-cache");
@@ -103,10 +104,10 @@ void run_fit_images(const FitArgs& a, TrainerOptions options) {
     trainer.add_callback(
         std::make_shared<ProgressCallback>(std::cerr, std::max<int64_t>(1, options.stages() / 20)));
   }
-  const auto r = fit_on_backbone(
-      backbone, trainer, images, labels,
-      BackboneFitOptions().batch_size(a.batch_size).feature_cache(a.feature_cache),
-      extraction_progress("features", a.quiet));
+  const auto r =
+      fit_on_backbone(backbone, trainer, images, labels,
+                      BackboneFitOptions().batch_size(a.batch_size).feature_cache(a.feature_cache),
+                      extraction_progress("features", a.quiet));
   const auto& head = *r.fit.head;
   PipelineInfo info;
   info.task = "classification";

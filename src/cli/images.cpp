@@ -20,8 +20,9 @@ torch::Tensor read_labels(const std::string& path, int64_t num_images,
                           const std::string& images_path) {
   auto labels = data::read_idx_labels(path);
   if (labels.size(0) != num_images) {
-    throw std::invalid_argument(fmt::format("--labels '{}' has {} labels but --images '{}' has {} images",
-                                            path, labels.size(0), images_path, num_images));
+    throw std::invalid_argument(
+        fmt::format("--labels '{}' has {} labels but --images '{}' has {} images", path,
+                    labels.size(0), images_path, num_images));
   }
   return labels;
 }
@@ -36,7 +37,8 @@ std::vector<std::string> class_names_for(const torch::Tensor& labels, const std:
   size_t start = 0;
   while (true) {
     const size_t comma = names.find(',', start);
-    out.push_back(names.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    out.push_back(
+        names.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (out.back().empty())
       throw std::invalid_argument(fmt::format("--class-names '{}' has an empty name", names));
     if (comma == std::string::npos) break;

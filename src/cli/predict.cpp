@@ -127,8 +127,8 @@ Command add_predict_command(CLI::App& parent) {
   auto* app =
       parent.add_subcommand("predict", "Apply a model to a CSV file and write predictions as CSV");
   app->add_option("--model", args->model, "model file written by fit")->required();
-  auto* data = app->add_option("--data", args->data,
-                               "CSV file with the model's input columns (a target column is ignored)");
+  auto* data = app->add_option(
+      "--data", args->data, "CSV file with the model's input columns (a target column is ignored)");
   app->add_option("--stages", args->stages, "use only the first t stages (default: all)");
   app->add_option("--out", args->out, "CSV file to write (default: stdout)");
   app->add_flag("--drop-missing", args->drop_missing,
@@ -136,7 +136,8 @@ Command add_predict_command(CLI::App& parent) {
   auto* images = app->add_option("--images", args->images,
                                  "images (IDX, may be .gz) for an image pipeline model");
   images->excludes(data);
-  app->add_option("--labels", args->labels, "ignored (accepted so that eval and predict take the same inputs)")
+  app->add_option("--labels", args->labels,
+                  "ignored (accepted so that eval and predict take the same inputs)")
       ->needs(images);
   app->add_option("--batch-size", args->batch_size, "images per batch")->capture_default_str();
   app->parse_complete_callback([data, images] {

@@ -41,7 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stages", type=int, default=200)
     p.add_argument("--units", type=int, default=1)
-    p.add_argument("--shrinkage", type=float, default=1.0)
+    p.add_argument("--shrinkage", type=float, default=0.1)
     p.add_argument("--subsample", type=float, default=0.5)
     p.add_argument("--max-iter", type=int, default=200)
     p.add_argument("--activation", default="sigmoid")

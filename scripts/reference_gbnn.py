@@ -325,7 +325,7 @@ def parse_args(argv=None):
                         help="default: classification if any target cell is not a number")
     parser.add_argument("--stages", type=int, default=200, help="boosting stages T (200)")
     parser.add_argument("--units", type=int, default=1, help="hidden units per stage J (1)")
-    parser.add_argument("--shrinkage", type=float, default=1.0, help="learning rate eta (1.0)")
+    parser.add_argument("--shrinkage", type=float, default=0.1, help="learning rate eta (1.0)")
     parser.add_argument("--subsample", type=float, default=0.5,
                         help="fraction of training rows per stage, drawn without replacement (0.5)")
     parser.add_argument("--max-iter", type=int, default=200, help="L-BFGS iterations per stage")

@@ -223,8 +223,12 @@ class CpuEvaluator final : public StageEvaluator {
 std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,
                                                    int64_t units, const StageProblem& problem,
                                                    bool project_output) {
-  if (x.scalar_type() == torch::kDouble) {
-    return std::make_unique<CpuEvaluator<double>>(x, r, units, problem, project_output);
+  // Float32 sums lose the last digits the line search and the stopping rule look at; small
+  // stages are cheap to copy to float64, large ones stay in their own type.
+  constexpr int64_t kPromoteElements = int64_t{1} << 22;
+  if (x.scalar_type() == torch::kDouble || x.numel() <= kPromoteElements) {
+    return std::make_unique<CpuEvaluator<double>>(x.to(torch::kDouble), r, units, problem,
+                                                  project_output);
   }
   return std::make_unique<CpuEvaluator<float>>(x.to(torch::kFloat), r, units, problem,
                                                project_output);

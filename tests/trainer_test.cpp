@@ -115,7 +115,7 @@ TEST(Trainer, ValidationSplitEarlyStoppingAndKeepBest) {
   auto y = torch::where(flip, 1 - p.y, p.y);
   auto fit =
       Trainer(
-          TrainerOptions().stages(150).units_per_stage(4).valid_fraction(0.3).patience(5).seed(1))
+          TrainerOptions().stages(150).units_per_stage(4).shrinkage(1.0).valid_fraction(0.3).patience(5).seed(1))
           .fit(p.x, y);
   EXPECT_EQ(fit.stop_reason, "early_stopping");
   EXPECT_LT(fit.stages_trained, 150);

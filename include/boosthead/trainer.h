@@ -15,14 +15,15 @@
 namespace boosthead {
 
 /// Options of the boosting trainer. Defaults follow the published reference (200 stages of one
-/// sigmoid unit, eta = 1, subsample 0.5, 200 solver iterations per stage).
+/// sigmoid unit, subsample 0.5, 200 L-BFGS iterations per stage) with shrinkage 0.1, the value
+/// of the authors' grid that scored best across the bundled data sets (docs/BENCHMARKS.md).
 struct TrainerOptions {
   /// Number of stages T.
   TORCH_ARG(int64_t, stages) = 200;
   /// Hidden units per stage J.
   TORCH_ARG(int64_t, units_per_stage) = 1;
   /// Shrinkage eta applied to every stage's Newton step.
-  TORCH_ARG(double, shrinkage) = 1.0;
+  TORCH_ARG(double, shrinkage) = 0.1;
   /// Fraction of training rows, drawn without replacement, that each stage is fitted on.
   TORCH_ARG(double, subsample) = 0.5;
   /// Maximum solver iterations per stage.

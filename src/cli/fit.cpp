@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <thread>
 
 #include "common.h"
@@ -33,6 +34,7 @@ struct FitArgs {
   bool drop_missing = false;
   bool quiet = false;
   TrainerOptions trainer;
+  std::string init_model;
   // Image mode: a frozen TorchScript backbone on IDX images.
   std::string backbone;
   std::string feature_module;
@@ -175,7 +177,7 @@ void run_fit(const FitArgs& a) {
   if (!a.device.empty()) options.device(parse_device(a.device));
   const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
   options.dtype(dtype);
-  if (options.valid_fraction() < 0.0) {
+  if (!(options.valid_fraction() >= 0.0 && options.valid_fraction() < 1.0)) {
     throw std::invalid_argument(
         fmt::format("--valid-fraction must be in [0, 1), got {}", options.valid_fraction()));
   }
@@ -198,8 +200,21 @@ void run_fit(const FitArgs& a) {
   const auto all_columns = table.columns;
   handle_missing(table, all_columns, a.drop_missing, a.quiet);
 
-  const auto target = data::fit_target(table, a.target, a.task);
-  const auto encoder = data::FeatureEncoder::fit(table, features);
+  // Warm start: the new stages see the features exactly as the initial model encodes them.
+  std::optional<LoadedModel> init;
+  if (!a.init_model.empty()) {
+    init = load_model(a.init_model, options.device().value_or(torch::kCPU));
+    options.init_head(init->head);
+  }
+  data::TargetEncoding target;
+  if (init) {
+    target.classification = init->info.task == "classification";
+    if (target.classification) target.classes = init->info.class_names;
+  } else {
+    target = data::fit_target(table, a.target, a.task);
+  }
+  const auto encoder = init ? data::FeatureEncoder(init->info.columns)
+                            : data::FeatureEncoder::fit(table, features);
   const auto x = encoder.transform(table);
   const auto y = data::encode_target(table, a.target, target);
   if (target.classification) options.num_classes(static_cast<int64_t>(target.classes.size()));
@@ -216,7 +231,7 @@ void run_fit(const FitArgs& a) {
     x_valid = x.index_select(0, valid_idx);
     y_valid = y.index_select(0, valid_idx);
   }
-  const auto standardizer = data::Standardizer::fit(x_train);
+  const auto standardizer = init ? init->info.standardizer : data::Standardizer::fit(x_train);
 
   Trainer trainer(options);
   if (!a.quiet) {
@@ -239,8 +254,11 @@ void run_fit(const FitArgs& a) {
   save_model(a.out, head, info);
 
   const int64_t stages = head.num_stages();
-  const StageRecord* last =
-      stages > 0 ? &result.history.at(static_cast<size_t>(stages - 1)) : nullptr;
+  // The record of the head's last stage (history numbers stages from 1, warm starts included).
+  const StageRecord* last = nullptr;
+  for (const auto& r : result.history) {
+    if (r.stage == stages) last = &r;
+  }
   if (!a.report.empty()) {
     nlohmann::ordered_json report = {{"task", info.task}, {"target", info.target}};
     if (target.classification) report["classes"] = target.classes;
@@ -254,6 +272,7 @@ void run_fit(const FitArgs& a) {
     report["stages_trained"] = result.stages_trained;
     report["best_stages"] = result.best_stages;
     report["stop_reason"] = result.stop_reason;
+    report["stages_resumed"] = result.stages_resumed;
     if (last) {
       report["train_metric"] = last->train_metric;
       if (last->valid_metric) report["valid_metric"] = *last->valid_metric;
@@ -325,6 +344,12 @@ Command add_fit_command(CLI::App& parent) {
   app->add_flag("--drop-missing", args->drop_missing,
                 "drop rows with missing values (else an error)");
   app->add_flag("--quiet", args->quiet, "no progress on stderr");
+  app->add_option("--checkpoint", t.checkpoint(),
+                  "save the training state here after every stage (atomic write)");
+  app->add_flag("--resume", t.resume(),
+                "continue from --checkpoint if it exists; the result equals an uninterrupted fit");
+  app->add_option("--init-model", args->init_model,
+                  "warm start: add --stages new stages to this model (same columns and classes)");
   app->add_option("--dtype", args->dtype, "floating type to train in")
       ->check(CLI::IsMember({"float32", "float64"}))
       ->capture_default_str();

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A fit killed with SIGKILL at random moments and then resumed from its checkpoint ends with the
+# same model as an uninterrupted fit (probabilities within 1e-6 on every row).
+#   resume_test.sh BOOSTHEAD_BINARY DATA_DIR
+set -u
+bh=$1
+data=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+check() {
+  if eval "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $1" >&2; fi
+}
+
+common=(--data "$data/Vehicle.csv" --target Class --stages 150 --units 2 --seed 7 --quiet
+        --threads 1 --valid-fraction 0.2)
+"$bh" fit "${common[@]}" --out "$tmp/full.pt" >/dev/null || { echo "uninterrupted fit failed" >&2; exit 1; }
+
+kills=0
+for delay in 0.9 1.3 1.7 2.1; do
+  "$bh" fit "${common[@]}" --out "$tmp/resumed.pt" --checkpoint "$tmp/fit.ckpt" --resume \
+    >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null
+done
+check "at least one fit was killed mid-way" "[ $kills -gt 0 ]"
+check "a checkpoint was left by the killed fits" "[ -s '$tmp/fit.ckpt' ]"
+check "the killed fits left no model file" "[ ! -e '$tmp/resumed.pt' ] || [ $kills -lt 4 ]"
+
+"$bh" fit "${common[@]}" --out "$tmp/resumed.pt" --checkpoint "$tmp/fit.ckpt" --resume \
+  --report "$tmp/report.json" >/dev/null
+check "the resumed fit succeeds" "[ $? -eq 0 ]"
+resumed=$(sed -n 's/.*"stages_resumed": *\([0-9]*\).*/\1/p' "$tmp/report.json")
+echo "resumed after $kills kills from stage ${resumed:-?}" >&2
+check "the resumed fit started from saved stages" "[ '${resumed:-0}' -gt 0 ]"
+check "no temporary files are left" "[ -z \"\$(ls '$tmp' | grep '\\.tmp\\.')\" ]"
+
+"$bh" predict --model "$tmp/full.pt" --data "$data/Vehicle.csv" --out "$tmp/full.csv"
+"$bh" predict --model "$tmp/resumed.pt" --data "$data/Vehicle.csv" --out "$tmp/resumed.csv"
+worst=$(paste -d, "$tmp/full.csv" "$tmp/resumed.csv" | awk -F, 'NR > 1 {
+  n = NF / 2
+  if ($1 != $(n + 1)) bad = 1
+  for (i = 2; i <= n; i++) { d = $i - $(i + n); if (d < 0) d = -d; if (d > m) m = d }
+} END { if (bad) print "labels-differ"; else printf "%.3g", m }')
+echo "largest probability difference: $worst" >&2
+check "resumed model equals the uninterrupted one (max diff $worst)" \
+  "[ '$worst' != labels-differ ] && awk 'BEGIN { exit !($worst <= 1e-6) }'"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

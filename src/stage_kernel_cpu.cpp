@@ -79,47 +79,63 @@ class CpuEvaluator final : public StageEvaluator {
     acc_.assign(static_cast<size_t>(threads_) * (gsize + 1), 0.0);
     const bool want_grad = grad != nullptr;
     at::parallel_for(0, n_, kGrain, [&](int64_t begin, int64_t end) {
+      // Local copies and restrict pointers: stores into the accumulators must not force the
+      // compiler to reload the weights or the running sum on every row.
       double* acc = acc_.data() + static_cast<size_t>(at::get_thread_num() % threads_) * (gsize + 1);
-      double* gw1 = acc;
-      double* gb1 = gw1 + j_ * d_;
-      double* gw2 = gb1 + j_;
-      double* gb2 = gw2 + k_ * j_;
-      double& sse = acc[gsize];
-      std::vector<double> z(j_), h(j_), e(k_);
+      double* __restrict gw1 = acc;
+      double* __restrict gb1 = gw1 + j_ * d_;
+      double* __restrict gw2 = gb1 + j_;
+      double* __restrict gb2 = gw2 + k_ * j_;
+      const double* __restrict w2 = w2_.data();
+      const double* __restrict b1 = b1_.data();
+      const double* __restrict b2 = b2_.data();
+      const T* __restrict w1 = w1t_.data();
+      const T* __restrict rr = r_;
+      const double* __restrict zs = z_.data();
+      const double* __restrict hs = h_.data();
+      const int64_t nj = j_, nk = k_, nd = d_;
+      const Activation act = act_;
+      const bool project = project_;
+      double sse = 0.0;
+      std::vector<double> zv(nj), hv(nj), ev(nk);
+      double* __restrict z = zv.data();
+      double* __restrict h = hv.data();
+      double* __restrict e = ev.data();
       for (int64_t i = begin; i < end; ++i) {
-        const T* xi = x_ + i * d_;
-        if (project_) {
-          for (int64_t j = 0; j < j_; ++j) {
-            z[j] = z_[i * j_ + j];
-            h[j] = h_[i * j_ + j];
+        const T* __restrict xi = x_ + i * nd;
+        if (project) {
+          for (int64_t j = 0; j < nj; ++j) {
+            z[j] = zs[i * nj + j];
+            h[j] = hs[i * nj + j];
           }
         } else {
-          for (int64_t j = 0; j < j_; ++j) {
-            z[j] = b1_[j] + dot(xi, w1t_.data() + j * d_, d_);
-            h[j] = act_value(act_, z[j]);
+          for (int64_t j = 0; j < nj; ++j) {
+            z[j] = b1[j] + dot(xi, w1 + j * nd, nd);
+            h[j] = act_value(act, z[j]);
           }
         }
-        for (int64_t k = 0; k < k_; ++k) {
-          double p = b2_[k];
-          for (int64_t j = 0; j < j_; ++j) p += h[j] * w2_[k * j_ + j];
-          e[k] = p - static_cast<double>(r_[i * k_ + k]);
+        for (int64_t k = 0; k < nk; ++k) {
+          double p = b2[k];
+          for (int64_t j = 0; j < nj; ++j) p += h[j] * w2[k * nj + j];
+          e[k] = p - static_cast<double>(rr[i * nk + k]);
           sse += e[k] * e[k];
         }
         if (!want_grad) continue;
-        for (int64_t k = 0; k < k_; ++k) {
+        for (int64_t k = 0; k < nk; ++k) {
           gb2[k] += e[k];
-          for (int64_t j = 0; j < j_; ++j) gw2[k * j_ + j] += e[k] * h[j];
+          for (int64_t j = 0; j < nj; ++j) gw2[k * nj + j] += e[k] * h[j];
         }
-        for (int64_t j = 0; j < j_; ++j) {
+        for (int64_t j = 0; j < nj; ++j) {
           double dh = 0.0;
-          for (int64_t k = 0; k < k_; ++k) dh += e[k] * w2_[k * j_ + j];
-          const double dz = dh * act_slope(act_, z[j], h[j]);
+          for (int64_t k = 0; k < nk; ++k) dh += e[k] * w2[k * nj + j];
+          const double dz = dh * act_slope(act, z[j], h[j]);
           if (dz == 0.0) continue;
           gb1[j] += dz;
-          double* g = gw1 + j * d_;
-          for (int64_t q = 0; q < d_; ++q) g[q] += dz * static_cast<double>(xi[q]);
+          double* __restrict g = gw1 + j * nd;
+          for (int64_t q = 0; q < nd; ++q) g[q] += dz * static_cast<double>(xi[q]);
         }
       }
+      acc[gsize] += sse;
     });
     for (int t = 1; t < threads_; ++t) {
       const double* src = acc_.data() + static_cast<size_t>(t) * (gsize + 1);

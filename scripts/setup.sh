@@ -27,6 +27,8 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Paths below the checkout are hashed relative to it, so clones in other folders share ccache.
+export CCACHE_BASEDIR="$PWD"
 build_type=${BOOSTHEAD_BUILD_TYPE:-Release}
 build_dir=${BOOSTHEAD_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" ${BOOSTHEAD_CMAKE_ARGS:-} >/dev/null

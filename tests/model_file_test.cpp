@@ -126,3 +126,52 @@ TEST(ModelFile, FailedSaveLeavesNoFile) {
   EXPECT_FALSE(fs::exists(path));
   std::remove(s.path.c_str());
 }
+
+TEST(ModelFile, ArchiveCheckRefusesEveryTruncationAndCorruptRecords) {
+  auto s = train_and_save("multinomial", "damaged");
+  std::ifstream in(s.path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  EXPECT_NO_THROW(check_torchscript_archive(s.path));
+  const auto damaged = (fs::temp_directory_path() / "boosthead_damaged.pt").string();
+  auto write = [&](const std::string& content) {
+    std::ofstream(damaged, std::ios::binary | std::ios::trunc) << content;
+  };
+  auto message = [&] {
+    try {
+      check_torchscript_archive(damaged);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  for (size_t keep = 0; keep < bytes.size(); keep += 1 + keep / 8) {
+    write(bytes.substr(0, keep));
+    EXPECT_NE(message().find("model file '" + damaged + "': not a readable TorchScript archive"),
+              std::string::npos)
+        << "kept " << keep << " of " << bytes.size() << " bytes";
+  }
+  // One byte changed inside each record's data: its CRC-32 no longer matches (or, for the
+  // deflated code, it no longer inflates).
+  auto le16 = [&](size_t at) {
+    return static_cast<size_t>(static_cast<unsigned char>(bytes[at])) |
+           static_cast<size_t>(static_cast<unsigned char>(bytes[at + 1])) << 8;
+  };
+  for (const char* record : {"data.pkl", "constants.pkl", "code/"}) {
+    const auto name = bytes.find(record);  // first in its local header
+    ASSERT_NE(name, std::string::npos) << record;
+    const size_t header = bytes.rfind("PK\x03\x04", name);
+    ASSERT_NE(header, std::string::npos);
+    const size_t data = header + 30 + le16(header + 26) + le16(header + 28);
+    std::string copy = bytes;
+    copy[data + 1] = static_cast<char>(copy[data + 1] ^ 0x5A);
+    write(copy);
+    const auto why = message();
+    EXPECT_TRUE(why.find("fails its CRC-32 check") != std::string::npos ||
+                why.find("corrupt deflate data") != std::string::npos)
+        << record << ": " << why;
+    EXPECT_THROW(load_model(damaged), std::invalid_argument);
+  }
+  std::remove(damaged.c_str());
+  std::remove(s.path.c_str());
+}

@@ -48,7 +48,17 @@ struct LoadedModel {
 void save_model(const std::string& path, const BoostedHeadImpl& head, const ModelInfo& info);
 
 /// Reads a model file written by save_model. Throws std::invalid_argument naming the path when it
-/// is missing, not a TorchScript archive, not a boosthead model, or inconsistent.
+/// is missing, not a TorchScript archive (checked first with check_torchscript_archive), not a
+/// boosthead model, or inconsistent.
 LoadedModel load_model(const std::string& path, torch::Device device = torch::kCPU);
+
+/// Checks, before LibTorch parses it, that `path` is an intact TorchScript archive: a zip file
+/// whose records all lie inside the file, match their CRC-32 and inflate to their stated size,
+/// all under one folder that holds data.pkl, constants.pkl and a version record. A truncated or
+/// corrupted file is so refused with a clear error instead of reaching LibTorch's reader, which
+/// trusts lengths in the file. It does not make a deliberately crafted archive safe: TorchScript
+/// archives hold code that loading compiles and runs. Throws std::invalid_argument
+/// "<what> '<path>': cannot open it" or "...: not a readable TorchScript archive (<why>)".
+void check_torchscript_archive(const std::string& path, const std::string& what = "model file");
 
 }  // namespace boosthead

@@ -53,6 +53,8 @@ std::vector<std::string> class_names_for(const torch::Tensor& labels, const std:
 }
 
 LoadedModel load_tabular_model(const std::string& path) {
+  // A damaged file must fail here, before archive_format hands it to LibTorch's reader.
+  check_torchscript_archive(path, "model file");
   try {
     return load_model(path);
   } catch (const std::invalid_argument&) {

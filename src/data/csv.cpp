@@ -125,6 +125,8 @@ class Parser {
 bool needs_quotes(const std::string& cell) {
   if (cell.empty()) return false;
   if (is_blank(cell.front()) || is_blank(cell.back())) return true;
+  // At the start of the text the reader would take it for a byte order mark and drop it.
+  if (cell.compare(0, 3, "\xEF\xBB\xBF") == 0) return true;
   return cell.find_first_of(",\"\r\n") != std::string::npos;
 }
 
@@ -171,12 +173,14 @@ Table Table::select_rows(const std::vector<int64_t>& indices) const {
   out.source = source;
   out.quoted = quoted;
   out.rows.reserve(indices.size());
+  out.row_numbers.reserve(indices.size());
   for (int64_t i : indices) {
     if (i < 0 || i >= num_rows()) {
       throw std::out_of_range(
           fmt::format("row index {} out of range for {} with {} rows", i, source, num_rows()));
     }
     out.rows.push_back(rows[static_cast<size_t>(i)]);
+    out.row_numbers.push_back(row_number(i));
   }
   return out;
 }
@@ -276,7 +280,8 @@ void check_no_missing(const Table& table, const std::vector<std::string>& column
       if (is_missing(cell)) {
         throw std::invalid_argument(
             fmt::format("{}: missing value ({}) in column '{}' at row {}", table.source,
-                        trim(cell).empty() ? "empty cell" : "NA", columns[k], r + 1));
+                        trim(cell).empty() ? "empty cell" : "NA", columns[k],
+                        table.row_number(static_cast<int64_t>(r))));
       }
     }
   }

@@ -26,7 +26,8 @@ std::string missing_message(const Table& table, const std::string& cell, const s
                             size_t row) {
   const bool na = cell.find("NA") != std::string::npos;
   return fmt::format("{}: missing value ({}) in column '{}' at row {}", table.source,
-                     na ? "NA" : "empty cell", column, row + 1);
+                     na ? "NA" : "empty cell", column,
+                     table.row_number(static_cast<int64_t>(row)));
 }
 
 // Parses a cell that must hold a finite number; `what` words the error for the non-number case.
@@ -36,11 +37,13 @@ double finite_number(const Table& table, const std::string& cell, const std::str
   const auto value = parse_number(cell);
   if (!value) {
     throw std::invalid_argument(fmt::format("{}: column '{}' is {} but row {} holds '{}'",
-                                            table.source, column, what, row + 1, cell));
+                                            table.source, column, what,
+                                            table.row_number(static_cast<int64_t>(row)), cell));
   }
   if (!std::isfinite(*value)) {
     throw std::invalid_argument(fmt::format("{}: non-finite value '{}' in column '{}' at row {}",
-                                            table.source, cell, column, row + 1));
+                                            table.source, cell, column,
+                                            table.row_number(static_cast<int64_t>(row))));
   }
   return *value;
 }
@@ -119,7 +122,7 @@ torch::Tensor FeatureEncoder::transform(const Table& table) const {
       if (it == level_index.end()) {
         throw std::invalid_argument(
             fmt::format("{}: unknown level '{}' in column '{}' at row {}; known levels: {}",
-                        table.source, cell, col.name, r + 1, join(col.levels)));
+                        table.source, cell, col.name, table.row_number(r), join(col.levels)));
       }
       data[r * d + offset + it->second] = 1.0;
     }
@@ -172,7 +175,9 @@ TargetEncoding fit_target(const Table& table, const std::string& column, const s
       throw std::invalid_argument(
           fmt::format("{}: target column '{}' is not numeric (row {} holds '{}'), so it cannot be "
                       "a regression target",
-                      table.source, column, *first_text_row + 1, table.rows[*first_text_row][idx]));
+                      table.source, column,
+                      table.row_number(static_cast<int64_t>(*first_text_row)),
+                      table.rows[*first_text_row][idx]));
     }
     return enc;
   }
@@ -232,7 +237,7 @@ torch::Tensor encode_target(const Table& table, const std::string& column,
     if (it == label.end()) {
       throw std::invalid_argument(
           fmt::format("{}: unknown class '{}' in column '{}' at row {}; the model knows: {}",
-                      table.source, cell, column, r + 1, join(enc.classes)));
+                      table.source, cell, column, table.row_number(r), join(enc.classes)));
     }
     data[r] = it->second;
   }

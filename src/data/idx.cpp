@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -83,7 +85,21 @@ class Reader {
   explicit Reader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
     if (!file_) throw std::invalid_argument(fmt::format("cannot open IDX file '{}'", path));
     gzbuffer(file_.get(), 1u << 17);
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec) file_size_ = static_cast<uint64_t>(size);
   }
+
+  // An upper bound on the bytes left after `consumed` were read: the rest of a plain file, or
+  // what its gzip data could inflate to (deflate expands at most 1032:1); nullopt when the
+  // file's size is unknown (a pipe).
+  std::optional<uint64_t> max_remaining(uint64_t consumed) {
+    if (!file_size_) return std::nullopt;
+    if (gzdirect(file_.get())) return *file_size_ > consumed ? *file_size_ - consumed : 0;
+    return *file_size_ * 1032;
+  }
+
+  bool compressed() { return gzdirect(file_.get()) == 0; }
 
   // Reads up to `size` bytes; returns how many arrived (fewer only at the end of the data).
   uint64_t read(void* dst, uint64_t size) {
@@ -131,6 +147,7 @@ class Reader {
 
   std::string path_;
   GzHandle file_;
+  std::optional<uint64_t> file_size_;
 };
 
 std::string shape_text(const std::vector<int64_t>& dims) {
@@ -181,10 +198,13 @@ torch::Tensor read_idx(const std::string& path) {
     dims[static_cast<size_t>(i)] =
         (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
   }
-  uint64_t count = std::count(dims.begin(), dims.end(), 0) > 0 ? 0 : 1;
+  // The check skips zero dimensions, so that an empty array whose other dimensions multiply past
+  // int64 is refused here rather than in torch::empty. Each dim is < 2^32 and count stays <= the
+  // cap before each step, so nothing overflows 64 bits.
+  uint64_t count = 1;
   bool too_big = false;
-  // Each dim is < 2^32 and count stays <= the cap before each step, so nothing overflows 64 bits.
-  for (size_t i = 0; i < dims.size() && count > 0 && !too_big; ++i) {
+  for (size_t i = 0; i < dims.size() && !too_big; ++i) {
+    if (dims[i] == 0) continue;
     count *= static_cast<uint64_t>(dims[i]);
     too_big = count * info.size > kMaxPayloadBytes;
   }
@@ -193,8 +213,21 @@ torch::Tensor read_idx(const std::string& path) {
         fmt::format("{}: IDX header declares {} {} values, over the {} GiB limit", path,
                     shape_text(dims), dtype_name(info.dtype), kMaxPayloadBytes >> 30));
   }
+  if (std::count(dims.begin(), dims.end(), 0) > 0) count = 0;
 
   const uint64_t payload = count * info.size;
+  // A corrupt header must not make us allocate more than the file can hold.
+  const uint64_t header = 4 + raw_dims.size();
+  if (const auto room = reader.max_remaining(header); room && payload > *room) {
+    const std::string declared = fmt::format("the header declares {} {} values ({} bytes)",
+                                             shape_text(dims), dtype_name(info.dtype), payload);
+    throw std::invalid_argument(
+        reader.compressed()
+            ? fmt::format("{}: truncated IDX data: {}, more than its gzip data can hold", path,
+                          declared)
+            : fmt::format("{}: truncated IDX data: {} but only {} bytes follow", path, declared,
+                          *room));
+  }
   auto out = torch::empty(dims, torch::TensorOptions().dtype(info.dtype));
   const uint64_t got = reader.read(out.data_ptr(), payload);
   if (got < payload) {

@@ -127,6 +127,15 @@ TEST(Csv, SelectRows) {
   EXPECT_THROW(t.select_rows({-1}), std::out_of_range);
 }
 
+TEST(Csv, SelectRowsKeepsFileRowNumbers) {
+  const auto t = bd::parse_csv("a,b\n0,x\nNA,y\n2,\n3,w\n", "s.csv");
+  EXPECT_EQ(t.row_number(2), 3);
+  const auto s = t.select_rows({3, 0, 2});
+  EXPECT_EQ(s.row_numbers, (std::vector<int64_t>{4, 1, 3}));
+  EXPECT_EQ(s.select_rows({2}).row_number(0), 3);
+  EXPECT_ERROR_HAS(bd::check_no_missing(s, {"a", "b"}), "column 'b' at row 3");
+}
+
 TEST(Csv, IsMissing) {
   EXPECT_TRUE(bd::is_missing(""));
   EXPECT_TRUE(bd::is_missing("NA"));
@@ -202,6 +211,16 @@ TEST(Csv, ToCsvKeepsEmptyCellsOfSingleColumnTables) {
   t.columns = {"only"};
   t.rows = {{"1"}, {""}, {"3"}};
   const auto back = bd::parse_csv(bd::to_csv(t));
+  EXPECT_EQ(back.rows, t.rows);
+}
+
+// Found by fuzz/csv_fuzz: a byte order mark that is not at the start of the text (here after a
+// blank line) belongs to the first column name, and writing it back must keep it there.
+TEST(Csv, ToCsvKeepsAByteOrderMarkInTheFirstColumnName) {
+  const auto t = bd::parse_csv("\r\xEF\xBB\xBF" "a,b\n1,2\n");
+  ASSERT_EQ(t.columns, (std::vector<std::string>{"\xEF\xBB\xBF" "a", "b"}));
+  const auto back = bd::parse_csv(bd::to_csv(t));
+  EXPECT_EQ(back.columns, t.columns);
   EXPECT_EQ(back.rows, t.rows);
 }
 

@@ -268,3 +268,19 @@ TEST(EncoderDatasets, QuotedRFactorsAreCategoricalAndGlassClassesSortByValue) {
   const auto tenc = bd::fit_target(glass, "Type");
   EXPECT_EQ(tenc.classes, (std::vector<std::string>{"1", "2", "3", "5", "6", "7"}));
 }
+
+TEST(FeatureEncoder, ErrorsNameTheFileRowAfterRowsWereDropped) {
+  const auto t = bd::parse_csv("x,c,y\n1,a,p\nNA,b,q\n3,a,p\nz,b,r\n", "f.csv");
+  const auto enc = bd::FeatureEncoder(
+      {bd::ColumnEncoding{"x", false, {}}, bd::ColumnEncoding{"c", true, {"a"}}});
+  const auto kept = t.select_rows({0, 2, 3});
+  EXPECT_ERROR_HAS(enc.transform(kept), "column 'x' is numeric but row 4 holds 'z'");
+  EXPECT_ERROR_HAS(enc.transform(t.select_rows({0, 3})), "column 'x' is numeric but row 4");
+  const auto no_x = bd::FeatureEncoder({bd::ColumnEncoding{"c", true, {"a"}}});
+  EXPECT_ERROR_HAS(no_x.transform(kept), "unknown level 'b' in column 'c' at row 4");
+  bd::TargetEncoding target;
+  target.classification = true;
+  target.classes = {"p", "q"};
+  EXPECT_ERROR_HAS(bd::encode_target(kept, "y", target), "unknown class 'r' in column 'y' at row 4");
+  EXPECT_ERROR_HAS(bd::fit_target(kept, "x", "regression"), "row 4 holds 'z'");
+}

@@ -221,6 +221,30 @@ TEST(Idx, TruncatedPayload) {
   }
 }
 
+// Found by fuzz/idx_fuzz: a 16-byte file declaring 4 GiB of data made the reader allocate it all
+// before noticing the data was missing. Now the declared size is checked against the file first.
+TEST(Idx, HeaderClaimingMoreThanTheFileHoldsIsRejectedBeforeAllocating) {
+  TempDir dir;
+  const auto bytes = idx_header(0x08, {0xFFFFFFFBu}) + "abcd";
+  write_plain(dir.file("claim"), bytes);
+  write_gzip(dir.file("claim.gz"), bytes);
+  EXPECT_ERROR_HAS(bd::read_idx(dir.file("claim")),
+                   "(4294967291 bytes) but only 4 bytes follow");
+  EXPECT_ERROR_HAS(bd::read_idx(dir.file("claim.gz")),
+                   "(4294967291 bytes), more than its gzip data can hold");
+}
+
+// Found by fuzz/idx_fuzz: an empty array (a zero dimension) whose other dimensions multiply past
+// int64 made torch::empty throw c10::Error instead of our own error.
+TEST(Idx, EmptyArrayWithHugeDimensionsIsRejected) {
+  TempDir dir;
+  write_plain(dir.file("empty_huge"),
+              idx_header(0x0B, {0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}));
+  EXPECT_ERROR_HAS(bd::read_idx(dir.file("empty_huge")), "over the 4 GiB limit");
+  write_plain(dir.file("empty"), idx_header(0x08, {0, 28, 28}));
+  EXPECT_EQ(bd::read_idx(dir.file("empty")).sizes(), (std::vector<int64_t>{0, 28, 28}));
+}
+
 TEST(Idx, TrailingBytes) {
   TempDir dir;
   const auto bytes = image_file() + "xyz";

@@ -21,6 +21,9 @@ struct Table {
   /// columns and leaves numbers bare, so such a column is read as categorical even when its
   /// levels look like numbers ("1", "2"). Empty means no column is quoted.
   std::vector<bool> quoted;
+  /// Per row: its 1-based data row number in `source` (the first row below the header is 1), so
+  /// that errors still name the file's row after rows were dropped. Empty means row i is i + 1.
+  std::vector<int64_t> row_numbers;
 
   /// Whether column `index` was written quoted (see `quoted`).
   bool is_quoted(int64_t index) const {
@@ -29,6 +32,11 @@ struct Table {
 
   int64_t num_rows() const { return static_cast<int64_t>(rows.size()); }
   int64_t num_columns() const { return static_cast<int64_t>(columns.size()); }
+  /// The 1-based row number in `source` of row `index` (see `row_numbers`).
+  int64_t row_number(int64_t index) const {
+    return static_cast<size_t>(index) < row_numbers.size() ? row_numbers[static_cast<size_t>(index)]
+                                                            : index + 1;
+  }
   /// Index of a column; throws std::invalid_argument naming the column and listing those that
   /// exist.
   int64_t column_index(const std::string& name) const;
@@ -36,7 +44,8 @@ struct Table {
   bool has_column(const std::string& name) const;
   /// Every cell of one column, top to bottom.
   std::vector<std::string> column(const std::string& name) const;
-  /// A table with only the rows whose indices are given (in that order).
+  /// A table with only the rows whose indices are given (in that order); they keep their row
+  /// numbers.
   Table select_rows(const std::vector<int64_t>& indices) const;
 };
 
@@ -58,7 +67,8 @@ std::optional<double> parse_number(const std::string& cell);
 std::vector<int64_t> rows_with_missing(const Table& table, const std::vector<std::string>& columns);
 
 /// Throws std::invalid_argument naming the first missing cell: "missing value (NA) in column
-/// 'V3' at row 12" (row numbers 1-based data rows, as a user counts them below the header).
+/// 'V3' at row 12" (the row's `row_number`: 1-based data rows, as a user counts them below the
+/// header).
 void check_no_missing(const Table& table, const std::vector<std::string>& columns);
 
 /// Writes a table as CSV, quoting cells that need it.

@@ -15,22 +15,20 @@
 #include <stdexcept>
 
 #include "checkpoint.h"
+#include "fit_inputs.h"
 
 namespace boosthead {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Uniform draws from a raw 64-bit engine, so that a seed gives the same model with any
-// standard library.
-double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
-void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
+// Metric from prepared (N x K) targets: accuracy for classification, RMSE for regression.
+double metric(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
+  if (loss == "binary_logistic") {
+    return ((f > 0).to(y.scalar_type()) == y).to(torch::kDouble).mean().item<double>();
+  }
+  if (loss == "multinomial") {
+    return (f.argmax(1) == y.argmax(1)).to(torch::kDouble).mean().item<double>();
+  }
+  return std::sqrt((f - y).pow(2).mean().item<double>());
 }
 
 std::vector<int64_t> sample_without_replacement(int64_t n, int64_t k, std::mt19937_64& rng,
@@ -42,32 +40,6 @@ std::vector<int64_t> sample_without_replacement(int64_t n, int64_t k, std::mt199
   std::sort(out.begin(), out.end());
   return out;
 }
-
-torch::Tensor uniform_tensor(std::mt19937_64& rng, std::vector<int64_t> shape, double bound) {
-  int64_t n = 1;
-  for (auto s : shape) n *= s;
-  auto t = torch::empty(shape, torch::kDouble);
-  auto* p = t.data_ptr<double>();
-  for (int64_t i = 0; i < n; ++i) p[i] = (2.0 * uniform01(rng) - 1.0) * bound;
-  return t;
-}
-
-// Glorot-uniform initialisation as scikit-learn's MLP does it (bound doubled in the
-// denominator for the logistic activation).
-StageParams init_stage(std::mt19937_64& rng, int64_t d, int64_t j, int64_t k, Activation act,
-                       const torch::TensorOptions& opt) {
-  const double factor = act == Activation::Sigmoid ? 2.0 : 6.0;
-  const double b1 = std::sqrt(factor / static_cast<double>(d + j));
-  const double b2 = std::sqrt(factor / static_cast<double>(j + k));
-  StageParams p;
-  p.w1 = uniform_tensor(rng, {j, d}, b1).to(opt);
-  p.b1 = uniform_tensor(rng, {j}, b1).to(opt);
-  p.w2 = uniform_tensor(rng, {k, j}, b2).to(opt);
-  p.b2 = uniform_tensor(rng, {k}, b2).to(opt);
-  return p;
-}
-
-bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
 
 // Order-sensitive checksum of a tensor, to tell a checkpoint's data from other data.
 double checksum(const torch::Tensor& t) {
@@ -83,51 +55,6 @@ void copy_head(const BoostedHeadImpl& from, BoostedHeadImpl& to, const torch::Te
   to.output_weight.set_data(from.output_weight.detach().to(opt).clone());
   to.output_bias.set_data(from.output_bias.detach().to(opt).clone());
   to.stage_output_bias.set_data(from.stage_output_bias.detach().to(opt).clone());
-}
-
-void check_features(const torch::Tensor& x, const char* what) {
-  if (!x.defined()) throw std::invalid_argument(fmt::format("{} are undefined", what));
-  if (x.dim() != 2) {
-    throw std::invalid_argument(
-        fmt::format("expected 2-D {} (rows x columns), got {}-D", what, x.dim()));
-  }
-  if (x.size(0) == 0) throw std::invalid_argument(fmt::format("{} have no rows", what));
-  if (x.size(1) == 0) throw std::invalid_argument(fmt::format("{} have no columns", what));
-  if (x.is_floating_point() && !all_finite(x)) {
-    auto bad = (~torch::isfinite(x)).nonzero()[0];
-    throw std::invalid_argument(fmt::format("{} contain NaN or Inf (first at row {}, column {})",
-                                            what, bad[0].item<int64_t>(), bad[1].item<int64_t>()));
-  }
-}
-
-void check_targets(const torch::Tensor& y, const torch::Tensor& x, const char* what) {
-  if (!y.defined()) throw std::invalid_argument(fmt::format("{} are undefined", what));
-  if (y.dim() < 1 || y.size(0) != x.size(0)) {
-    throw std::invalid_argument(fmt::format("{} have {} rows but the features have {}", what,
-                                            y.dim() < 1 ? 0 : y.size(0), x.size(0)));
-  }
-}
-
-// Metric from prepared (N x K) targets: accuracy for classification, RMSE for regression.
-double metric(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
-  if (loss == "binary_logistic") {
-    return ((f > 0).to(y.scalar_type()) == y).to(torch::kDouble).mean().item<double>();
-  }
-  if (loss == "multinomial") {
-    return (f.argmax(1) == y.argmax(1)).to(torch::kDouble).mean().item<double>();
-  }
-  return std::sqrt((f - y).pow(2).mean().item<double>());
-}
-
-std::string resolve_loss(const std::string& name, const torch::Tensor& y, int64_t num_classes) {
-  if (name != "auto") return name;
-  if (y.is_floating_point()) return "squared";
-  const int64_t k = num_classes > 0 ? num_classes : y.max().item<int64_t>() + 1;
-  if (k < 2) {
-    throw std::invalid_argument(
-        fmt::format("classification needs at least two classes, got {}", k));
-  }
-  return k == 2 ? "binary_logistic" : "multinomial";
 }
 
 }  // namespace
@@ -151,7 +78,7 @@ std::pair<torch::Tensor, torch::Tensor> split_indices(int64_t n, double fraction
   std::vector<int64_t> train, valid;
   for (auto& kv : groups) {
     auto& idx = kv.second;
-    shuffle(idx, rng);
+    detail::shuffle(idx, rng);
     const auto take = static_cast<int64_t>(std::llround(fraction * idx.size()));
     valid.insert(valid.end(), idx.begin(), idx.begin() + take);
     train.insert(train.end(), idx.begin() + take, idx.end());
@@ -194,7 +121,7 @@ FitResult Trainer::fit(const torch::Tensor& features, const torch::Tensor& targe
 
 FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targets,
                        const torch::Tensor* valid_features, const torch::Tensor* valid_targets) {
-  const auto start = Clock::now();
+  const auto start = detail::Clock::now();
   const auto& o = options_;
   if (o.stages() < 1)
     throw std::invalid_argument(fmt::format("stages must be at least 1, got {}", o.stages()));
@@ -217,61 +144,26 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const Activation act = activation_from_name(o.activation());
   auto solver = make_stage_solver(o.solver());
 
-  check_features(features, "features");
-  check_targets(targets, features, "targets");
-  if (targets.is_floating_point() && !all_finite(targets)) {
-    throw std::invalid_argument("targets contain NaN or Inf");
-  }
-  const torch::Device device = o.device().value_or(features.device());
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw std::invalid_argument("device cuda was requested but no CUDA device is available");
-  }
-  const torch::ScalarType dtype =
-      o.dtype().value_or(features.is_floating_point() ? features.scalar_type() : torch::kFloat);
-  if (!c10::isFloatingType(dtype)) {
-    throw std::invalid_argument(
-        fmt::format("dtype must be floating, got {}", c10::toString(dtype)));
-  }
-  const std::string loss_name = resolve_loss(o.loss(), targets, o.num_classes());
-  auto loss = make_loss(loss_name);
-  if (loss->is_classification() && targets.is_floating_point() &&
-      !torch::equal(targets, targets.round())) {
-    throw std::invalid_argument(
-        fmt::format("loss {} needs integer class labels, got fractional targets", loss_name));
-  }
-
-  torch::Tensor x_train = features, y_train = targets, x_valid, y_valid;
-  if (valid_features != nullptr) {
-    check_features(*valid_features, "validation features");
-    check_targets(*valid_targets, *valid_features, "validation targets");
-    if (valid_features->size(1) != features.size(1)) {
-      throw std::invalid_argument(
-          fmt::format("validation features have {} columns but the training features have {}",
-                      valid_features->size(1), features.size(1)));
-    }
-    x_valid = *valid_features;
-    y_valid = *valid_targets;
-  } else if (o.valid_fraction() > 0.0) {
-    auto split =
-        split_indices(features.size(0), o.valid_fraction(), o.seed(),
-                      loss->is_classification() ? targets.to(torch::kLong) : torch::Tensor());
-    x_valid = features.index_select(0, split.second.to(features.device()));
-    y_valid = targets.index_select(0, split.second.to(targets.device()));
-    x_train = features.index_select(0, split.first.to(features.device()));
-    y_train = targets.index_select(0, split.first.to(targets.device()));
-  }
-  const bool has_valid = x_valid.defined();
-
+  detail::FitSettings settings;
+  settings.loss = o.loss();
+  settings.num_classes = o.num_classes();
+  settings.valid_fraction = o.valid_fraction();
+  settings.seed = o.seed();
+  settings.device = o.device();
+  settings.dtype = o.dtype();
+  auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets, settings);
   torch::NoGradGuard no_grad;
-  const auto opt = torch::TensorOptions().device(device).dtype(dtype);
-  const int64_t k = loss->num_outputs(targets, o.num_classes());
-  auto x = x_train.to(opt).contiguous();
-  auto y = loss->prepare_targets(y_train.to(device), k, dtype);
-  torch::Tensor xv, yv;
-  if (has_valid) {
-    xv = x_valid.to(opt).contiguous();
-    yv = loss->prepare_targets(y_valid.to(device), k, dtype);
-  }
+  const std::string& loss_name = in.loss_name;
+  const auto& loss = in.loss;
+  const auto& opt = in.options;
+  const torch::Device device = opt.device();
+  const torch::ScalarType dtype = c10::typeMetaToScalarType(opt.dtype());
+  const bool has_valid = in.has_valid();
+  const int64_t k = in.outputs;
+  const auto& x = in.x;
+  const auto& y = in.y;
+  const auto& xv = in.x_valid;
+  const auto& yv = in.y_valid;
   const int64_t n = x.size(0), d = x.size(1), j = o.units_per_stage();
 
   FitResult result;
@@ -377,11 +269,11 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     double rho = 0.0;
     // A stage whose fit is not finite is drawn again from a fresh start once before giving up.
     for (int attempt = 0; attempt < 2; ++attempt) {
-      params = init_stage(rng, d, units, k, stage_act, opt);
+      params = detail::glorot_init(rng, d, units, k, stage_act, opt);
       report = solver->fit(xs, rs, problem, params);
       h = params.forward(x, stage_act);
-      if (all_finite(params.w1) && all_finite(params.b1) && all_finite(params.w2) &&
-          all_finite(params.b2) && all_finite(h)) {
+      if (detail::all_finite(params.w1) && detail::all_finite(params.b1) && detail::all_finite(params.w2) &&
+          detail::all_finite(params.b2) && detail::all_finite(h)) {
         rho = loss->newton_step(f, y, h);
         break;
       }
@@ -419,7 +311,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     }
     rec.rho = rho;
     rec.solver_iterations = report.iterations;
-    rec.seconds = elapsed_before + seconds_since(start);
+    rec.seconds = elapsed_before + detail::seconds_since(start);
     result.history.push_back(rec);
 
     if (!o.checkpoint().empty()) {
@@ -465,7 +357,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   }
   result.stop_reason = reason;
   for (auto& cb : callbacks) cb->on_train_end(reason);
-  result.fit_seconds = elapsed_before + seconds_since(start);
+  result.fit_seconds = elapsed_before + detail::seconds_since(start);
   return result;
 }
 

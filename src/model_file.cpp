@@ -1,7 +1,10 @@
 #include <boosthead/model_file.h>
+
+#include "torchscript_head.h"
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/script.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -19,53 +22,8 @@ namespace {
 constexpr const char* kFormat = "boosthead-model";
 constexpr int64_t kFormatVersion = 1;
 
-// TorchScript methods of the model file. Standardisation runs in float64, as in training.
-// Checks use assert: `raise RuntimeError(...)` does not compile without Python's resolver.
-constexpr const char* kMethods = R"JIT(
-def scores(self, x: Tensor, stages: int) -> Tensor:
-    d = self.hidden_weight.size(1)
-    assert x.dim() == 2, "expected 2-D features (rows x " + str(d) + "), got " + str(x.dim()) + "-D"
-    assert x.size(1) == d, "expected " + str(d) + " feature columns, got " + str(x.size(1))
-    assert stages >= 0 and stages <= self.stages, "stages must be in [0, " + str(self.stages) + "], got " + str(stages)
-    z = ((x.to(self.feature_mean.dtype) - self.feature_mean) / self.feature_scale).to(self.hidden_weight.dtype)
-    units = stages * self.units_per_stage
-    if stages == self.stages:
-        bias = self.output_bias
-    else:
-        bias = self.initial_score + self.stage_output_bias[:stages].sum(0)
-    h = torch.addmm(self.hidden_bias[:units], z, self.hidden_weight[:units].t())
-    if self.activation == "sigmoid":
-        h = torch.sigmoid(h)
-    elif self.activation == "tanh":
-        h = torch.tanh(h)
-    else:
-        h = torch.relu(h)
-    return torch.addmm(bias, h, self.output_weight[:, :units].t())
 
-def forward_stages(self, x: Tensor, stages: int) -> Tensor:
-    f = self.scores(x, stages)
-    if self.loss == "multinomial":
-        return torch.softmax(f, 1)
-    if self.loss == "binary_logistic":
-        p = torch.sigmoid(f)
-        return torch.cat([1.0 - p, p], 1)
-    return f
 
-def forward(self, x: Tensor) -> Tensor:
-    return self.forward_stages(x, self.stages)
-)JIT";
-
-c10::List<std::string> string_list(const std::vector<std::string>& v) {
-  c10::List<std::string> out;
-  for (const auto& s : v) out.push_back(s);
-  return out;
-}
-
-std::vector<std::string> strings_of(const c10::IValue& v) {
-  std::vector<std::string> out;
-  for (const auto& e : v.toListRef()) out.push_back(e.toStringRef());
-  return out;
-}
 
 [[noreturn]] void bad_file(const std::string& path, const std::string& why) {
   throw std::invalid_argument(fmt::format("model file '{}': {}", path, why));
@@ -277,49 +235,29 @@ void save_model(const std::string& path, const BoostedHeadImpl& head, const Mode
       "model standardisation must have ", head.num_features(), " entries");
   torch::NoGradGuard no_grad;
   torch::jit::Module m(c10::QualifiedName("__torch__.boosthead.BoostedModel"));
-  auto cpu = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU).contiguous(); };
-  m.register_buffer("hidden_weight", cpu(head.hidden_weight));
-  m.register_buffer("hidden_bias", cpu(head.hidden_bias));
-  m.register_buffer("output_weight", cpu(head.output_weight));
-  m.register_buffer("output_bias", cpu(head.output_bias));
-  m.register_buffer("stage_output_bias", cpu(head.stage_output_bias));
-  m.register_buffer("initial_score", cpu(head.initial_score));
-  m.register_buffer("feature_mean", cpu(info.standardizer.mean).to(torch::kDouble));
-  m.register_buffer("feature_scale", cpu(info.standardizer.scale).to(torch::kDouble));
+  detail::register_head(m, head, info.standardizer);
   m.register_attribute("format", c10::StringType::get(), std::string(kFormat));
   m.register_attribute("format_version", c10::IntType::get(), kFormatVersion);
   m.register_attribute("task", c10::StringType::get(), info.task);
   m.register_attribute("target", c10::StringType::get(), info.target);
-  m.register_attribute("loss", c10::StringType::get(), head.loss());
-  m.register_attribute("activation", c10::StringType::get(), activation_name(head.activation()));
-  m.register_attribute("stages", c10::IntType::get(), head.num_stages());
-  m.register_attribute("units_per_stage", c10::IntType::get(), head.units_per_stage());
   m.register_attribute("feature_names", c10::ListType::ofStrings(),
-                       string_list(info.feature_names));
-  m.register_attribute("class_names", c10::ListType::ofStrings(), string_list(info.class_names));
+                       detail::string_list(info.feature_names));
+  m.register_attribute("class_names", c10::ListType::ofStrings(),
+                       detail::string_list(info.class_names));
   std::vector<std::string> inputs;
   c10::Dict<std::string, c10::List<std::string>> levels;
   for (const auto& c : info.columns) {
     inputs.push_back(c.name);
-    if (c.categorical) levels.insert(c.name, string_list(c.levels));
+    if (c.categorical) levels.insert(c.name, detail::string_list(c.levels));
   }
-  m.register_attribute("input_columns", c10::ListType::ofStrings(), string_list(inputs));
+  m.register_attribute("input_columns", c10::ListType::ofStrings(), detail::string_list(inputs));
   m.register_attribute("categorical_levels",
                        c10::DictType::create(c10::StringType::get(), c10::ListType::ofStrings()),
                        levels);
-  m.define(kMethods);
-
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  try {
-    m.save(tmp);
-  } catch (const std::exception& e) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write model file '{}': {}", path, e.what()));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write model file '{}'", path));
-  }
+  m.define(detail::head_methods("scores", "forward_stages", "feature columns") +
+           "\ndef forward(self, x: Tensor) -> Tensor:\n"
+           "    return self.forward_stages(x, self.stages)\n");
+  detail::write_atomically(path, "model file", [&](const std::string& tmp) { m.save(tmp); });
 }
 
 LoadedModel load_model(const std::string& path, torch::Device device) {
@@ -345,16 +283,16 @@ LoadedModel load_model(const std::string& path, torch::Device device) {
     auto& info = out.info;
     info.task = m.attr("task").toStringRef();
     info.target = m.attr("target").toStringRef();
-    info.feature_names = strings_of(m.attr("feature_names"));
-    info.class_names = strings_of(m.attr("class_names"));
+    info.feature_names = detail::strings_of(m.attr("feature_names"));
+    info.class_names = detail::strings_of(m.attr("class_names"));
     auto levels = m.attr("categorical_levels").toGenericDict();
-    for (const auto& name : strings_of(m.attr("input_columns"))) {
+    for (const auto& name : detail::strings_of(m.attr("input_columns"))) {
       data::ColumnEncoding c;
       c.name = name;
       auto it = levels.find(name);
       if (it != levels.end()) {
         c.categorical = true;
-        c.levels = strings_of(it->value());
+        c.levels = detail::strings_of(it->value());
       }
       info.columns.push_back(std::move(c));
     }
@@ -418,4 +356,96 @@ LoadedModel load_model(const std::string& path, torch::Device device) {
   }
 }
 
+namespace detail {
+
+c10::List<std::string> string_list(const std::vector<std::string>& v) {
+  c10::List<std::string> out;
+  for (const auto& s : v) out.push_back(s);
+  return out;
+}
+
+std::vector<std::string> strings_of(const c10::IValue& v) {
+  std::vector<std::string> out;
+  for (const auto& e : v.toListRef()) out.push_back(e.toStringRef());
+  return out;
+}
+
+void register_head(torch::jit::Module& m, const BoostedHeadImpl& head,
+                   const data::Standardizer& standardizer) {
+  auto cpu = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU).contiguous(); };
+  m.register_buffer("hidden_weight", cpu(head.hidden_weight));
+  m.register_buffer("hidden_bias", cpu(head.hidden_bias));
+  m.register_buffer("output_weight", cpu(head.output_weight));
+  m.register_buffer("output_bias", cpu(head.output_bias));
+  m.register_buffer("stage_output_bias", cpu(head.stage_output_bias));
+  m.register_buffer("initial_score", cpu(head.initial_score));
+  m.register_buffer("feature_mean", cpu(standardizer.mean).to(torch::kDouble));
+  m.register_buffer("feature_scale", cpu(standardizer.scale).to(torch::kDouble));
+  m.register_attribute("loss", c10::StringType::get(), head.loss());
+  m.register_attribute("activation", c10::StringType::get(), activation_name(head.activation()));
+  m.register_attribute("stages", c10::IntType::get(), head.num_stages());
+  m.register_attribute("units_per_stage", c10::IntType::get(), head.units_per_stage());
+}
+
+// Checks use assert: `raise RuntimeError(...)` does not compile without Python's resolver.
+std::string head_methods(const std::string& scores_name, const std::string& outputs_name,
+                         const std::string& columns) {
+  return fmt::format(R"JIT(
+def {0}(self, x: Tensor, stages: int) -> Tensor:
+    d = self.hidden_weight.size(1)
+    assert x.dim() == 2, "expected 2-D features (rows x " + str(d) + "), got " + str(x.dim()) + "-D"
+    assert x.size(1) == d, "expected " + str(d) + " {2}, got " + str(x.size(1))
+    assert stages >= 0 and stages <= self.stages, "stages must be in [0, " + str(self.stages) + "], got " + str(stages)
+    z = ((x.to(self.feature_mean.dtype) - self.feature_mean) / self.feature_scale).to(self.hidden_weight.dtype)
+    units = stages * self.units_per_stage
+    if stages == self.stages:
+        bias = self.output_bias
+    else:
+        bias = self.initial_score + self.stage_output_bias[:stages].sum(0)
+    h = torch.addmm(self.hidden_bias[:units], z, self.hidden_weight[:units].t())
+    if self.activation == "sigmoid":
+        h = torch.sigmoid(h)
+    elif self.activation == "tanh":
+        h = torch.tanh(h)
+    else:
+        h = torch.relu(h)
+    return torch.addmm(bias, h, self.output_weight[:, :units].t())
+
+def {1}(self, x: Tensor, stages: int) -> Tensor:
+    f = self.{0}(x, stages)
+    if self.loss == "multinomial":
+        return torch.softmax(f, 1)
+    if self.loss == "binary_logistic":
+        p = torch.sigmoid(f)
+        return torch.cat([1.0 - p, p], 1)
+    return f
+)JIT",
+                     scores_name, outputs_name, columns);
+}
+
+void write_atomically(const std::string& path, const std::string& what,
+                      const std::function<void(const std::string&)>& write) {
+  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  try {
+    write(tmp);
+    const int fd = ::open(tmp.c_str(), O_RDONLY);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("flush failed");
+    }
+    ::close(fd);
+  } catch (const std::exception& e) {
+    std::remove(tmp.c_str());
+    const auto* c10e = dynamic_cast<const c10::Error*>(&e);
+    const std::string why = c10e ? c10e->what_without_backtrace() : e.what();
+    throw std::runtime_error(
+        fmt::format("cannot write {} '{}': {}", what, path, why.substr(0, why.find('\n'))));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot write {} '{}'", what, path));
+  }
+}
+
+}  // namespace detail
 }  // namespace boosthead

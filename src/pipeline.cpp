@@ -1,4 +1,8 @@
 #include <boosthead/pipeline.h>
+
+#include <boosthead/model_file.h>
+
+#include "torchscript_head.h"
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -15,38 +19,8 @@ namespace {
 constexpr const char* kFormat = "boosthead-pipeline";
 constexpr int64_t kFormatVersion = 1;
 
-// The head part mirrors the model file's methods, on features produced by the backbone.
-// Checks use assert: `raise RuntimeError(...)` does not compile without Python's resolver.
-constexpr const char* kHeadMethods = R"JIT(
-def head_scores(self, x: Tensor, stages: int) -> Tensor:
-    d = self.hidden_weight.size(1)
-    assert x.dim() == 2, "expected 2-D features (rows x " + str(d) + "), got " + str(x.dim()) + "-D"
-    assert x.size(1) == d, "expected " + str(d) + " features from the backbone, got " + str(x.size(1))
-    assert stages >= 0 and stages <= self.stages, "stages must be in [0, " + str(self.stages) + "], got " + str(stages)
-    z = ((x.to(self.feature_mean.dtype) - self.feature_mean) / self.feature_scale).to(self.hidden_weight.dtype)
-    units = stages * self.units_per_stage
-    if stages == self.stages:
-        bias = self.output_bias
-    else:
-        bias = self.initial_score + self.stage_output_bias[:stages].sum(0)
-    h = torch.addmm(self.hidden_bias[:units], z, self.hidden_weight[:units].t())
-    if self.activation == "sigmoid":
-        h = torch.sigmoid(h)
-    elif self.activation == "tanh":
-        h = torch.tanh(h)
-    else:
-        h = torch.relu(h)
-    return torch.addmm(bias, h, self.output_weight[:, :units].t())
-
-def head_forward_stages(self, x: Tensor, stages: int) -> Tensor:
-    f = self.head_scores(x, stages)
-    if self.loss == "multinomial":
-        return torch.softmax(f, 1)
-    if self.loss == "binary_logistic":
-        p = torch.sigmoid(f)
-        return torch.cat([1.0 - p, p], 1)
-    return f
-
+// Image entry points over the shared head methods (detail::head_methods).
+constexpr const char* kImageMethods = R"JIT(
 def scores(self, images: Tensor, stages: int) -> Tensor:
     return self.head_scores(self.features(images), stages)
 
@@ -56,18 +30,6 @@ def forward_stages(self, images: Tensor, stages: int) -> Tensor:
 def forward(self, images: Tensor) -> Tensor:
     return self.forward_stages(images, self.stages)
 )JIT";
-
-c10::List<std::string> string_list(const std::vector<std::string>& v) {
-  c10::List<std::string> out;
-  for (const auto& s : v) out.push_back(s);
-  return out;
-}
-
-std::vector<std::string> strings_of(const c10::IValue& v) {
-  std::vector<std::string> out;
-  for (const auto& e : v.toListRef()) out.push_back(e.toStringRef());
-  return out;
-}
 
 std::string error_text(const std::exception& e) {
   if (const auto* c10e = dynamic_cast<const c10::Error*>(&e)) return c10e->what_without_backtrace();
@@ -82,8 +44,7 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 
 torch::jit::Module load_archive(const std::string& path, torch::Device device,
                                 const char* what = "pipeline file") {
-  if (!std::ifstream(path).good())
-    throw std::invalid_argument(fmt::format("{} '{}': cannot open it", what, path));
+  check_torchscript_archive(path, what);
   try {
     return torch::jit::load(path, device);
   } catch (const std::exception& e) {
@@ -128,24 +89,12 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
   }
   torch::jit::Module m(c10::QualifiedName("__torch__.boosthead.BoostedPipeline"));
   m.register_module("backbone", bb);
-  auto cpu = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU).contiguous(); };
-  m.register_buffer("hidden_weight", cpu(head.hidden_weight));
-  m.register_buffer("hidden_bias", cpu(head.hidden_bias));
-  m.register_buffer("output_weight", cpu(head.output_weight));
-  m.register_buffer("output_bias", cpu(head.output_bias));
-  m.register_buffer("stage_output_bias", cpu(head.stage_output_bias));
-  m.register_buffer("initial_score", cpu(head.initial_score));
-  m.register_buffer("feature_mean", cpu(info.standardizer.mean).to(torch::kDouble));
-  m.register_buffer("feature_scale", cpu(info.standardizer.scale).to(torch::kDouble));
+  detail::register_head(m, head, info.standardizer);
   m.register_attribute("format", c10::StringType::get(), std::string(kFormat));
   m.register_attribute("format_version", c10::IntType::get(), kFormatVersion);
   m.register_attribute("task", c10::StringType::get(), info.task);
-  m.register_attribute("loss", c10::StringType::get(), head.loss());
-  m.register_attribute("activation", c10::StringType::get(), activation_name(head.activation()));
-  m.register_attribute("stages", c10::IntType::get(), head.num_stages());
-  m.register_attribute("units_per_stage", c10::IntType::get(), head.units_per_stage());
   m.register_attribute("num_features", c10::IntType::get(), d);
-  m.register_attribute("class_names", c10::ListType::ofStrings(), string_list(info.class_names));
+  m.register_attribute("class_names", c10::ListType::ofStrings(), detail::string_list(info.class_names));
   m.register_attribute("feature_module", c10::StringType::get(), backbone.feature());
 
   // The selector was checked against the module when the backbone was loaded, so it is a dotted
@@ -162,7 +111,9 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
       "    return f.reshape(f.size(0), -1)\n",
       call);
   try {
-    m.define(features_method + kHeadMethods);
+    m.define(features_method +
+             detail::head_methods("head_scores", "head_forward_stages", "features from the backbone") +
+             kImageMethods);
   } catch (const std::exception& e) {
     throw std::invalid_argument(
         fmt::format("backbone '{}': cannot build the pipeline around {} (it must take one tensor "
@@ -171,18 +122,7 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
   }
   m.eval();
 
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  try {
-    m.save(tmp);
-  } catch (const std::exception& e) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(
-        fmt::format("cannot write pipeline file '{}': {}", path, first_line(error_text(e))));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write pipeline file '{}'", path));
-  }
+  detail::write_atomically(path, "pipeline file", [&](const std::string& tmp) { m.save(tmp); });
 }
 
 std::string archive_format(const std::string& path) {
@@ -214,7 +154,7 @@ LoadedPipeline load_pipeline(const std::string& path, torch::Device device) {
     }
     out.task = m.attr("task").toStringRef();
     out.loss = m.attr("loss").toStringRef();
-    out.class_names = strings_of(m.attr("class_names"));
+    out.class_names = detail::strings_of(m.attr("class_names"));
     out.feature_module = m.attr("feature_module").toStringRef();
     out.stages = m.attr("stages").toInt();
     out.units_per_stage = m.attr("units_per_stage").toInt();

@@ -17,12 +17,21 @@ common=(--data "$data/Vehicle.csv" --target Class --stages 150 --units 2 --seed 
         --threads 1 --valid-fraction 0.2)
 "$bh" fit "${common[@]}" --out "$tmp/full.pt" >/dev/null || { echo "uninterrupted fit failed" >&2; exit 1; }
 
+# Each round waits until the running fit has saved a stage of its own, then kills it at a random
+# moment shortly after, so the kills land mid-fit however slow the machine is.
 kills=0
-for delay in 0.9 1.3 1.7 2.1; do
+for round in 1 2 3 4; do
+  stamp="$tmp/round$round"
+  touch "$stamp"
+  sleep 0.05
   "$bh" fit "${common[@]}" --out "$tmp/resumed.pt" --checkpoint "$tmp/fit.ckpt" --resume \
     >/dev/null 2>&1 &
   pid=$!
-  sleep "$delay"
+  for _ in $(seq 600); do
+    if [ "$tmp/fit.ckpt" -nt "$stamp" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  sleep "0.$((RANDOM % 4))"
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null
 done

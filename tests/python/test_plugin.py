@@ -11,7 +11,7 @@ import torch
 DEFAULTS = {
     "stages": 200,
     "units_per_stage": 1,
-    "shrinkage": 1.0,
+    "shrinkage": 0.1,
     "subsample": 0.5,
     "max_iter": 200,
     "activation": "sigmoid",

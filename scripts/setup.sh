@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libtorch-dev libopenblas0-pthread
   libfmt-dev libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   python3-torch python3-sklearn python3-pytest python3-matplotlib python3-numpy

@@ -64,6 +64,8 @@ def main():
     p.add_argument("--out", default="backbone.pt")
     p.add_argument("--metrics", default="cnn_metrics.json")
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--train-subset", type=int, default=0,
+                   help="train on this many training images drawn at random (0: all 60,000)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
@@ -77,6 +79,9 @@ def main():
     y_train = load_labels(os.path.join(d, "train-labels-idx1-ubyte.gz"))
     x_test = load_images(os.path.join(d, "t10k-images-idx3-ubyte.gz"))
     y_test = load_labels(os.path.join(d, "t10k-labels-idx1-ubyte.gz"))
+    if 0 < a.train_subset < len(x_train):
+        keep = torch.randperm(len(x_train))[:a.train_subset]
+        x_train, y_train = x_train[keep], y_train[keep]
 
     net = Net()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
@@ -103,7 +108,8 @@ def main():
     scripted = torch.jit.script(net)
     scripted.save(a.out)
     with open(a.metrics, "w") as f:
-        json.dump({"test_accuracy": test_acc, "epochs": a.epochs, "train_seconds": train_seconds,
+        json.dump({"test_accuracy": test_acc, "epochs": a.epochs, "train_images": len(x_train),
+                   "train_seconds": train_seconds,
                    "threads": a.threads, "features": net.classifier.in_features,
                    "torch": torch.__version__}, f, indent=2)
         f.write("\n")

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "common.h"
+#include "images.h"
 
 namespace boosthead::cli {
 namespace {
@@ -43,6 +45,12 @@ struct BenchArgs {
   bool quiet = false;
   TrainerOptions trainer;
   BaselineOptions baseline;
+  // Image mode: features of a frozen TorchScript backbone on IDX images, one train/test split.
+  std::string backbone;
+  std::string feature_module;
+  std::string images, labels, test_images, test_labels;
+  std::string feature_cache, test_feature_cache;
+  int64_t backbone_batch_size = 256;
 };
 
 // One curve of training (and validation) loss against wall time.
@@ -177,24 +185,273 @@ nlohmann::ordered_json baseline_options_json(const BaselineOptions& o) {
           {"patience", o.patience()}};
 }
 
-void run_bench(const BenchArgs& a) {
+// Checks the options every mode shares, sets the thread count and returns the methods.
+std::vector<std::string> check_common(const BenchArgs& a) {
   if (!a.report.empty()) check_output_path(a.report, "--report");
   if (!a.markdown.empty()) check_output_path(a.markdown, "--markdown");
   if (a.threads < 0)
     throw std::invalid_argument(
         fmt::format("--threads must be 0 (all cores) or more, got {}", a.threads));
-  if (a.folds < 2)
-    throw std::invalid_argument(fmt::format("--folds must be at least 2, got {}", a.folds));
-  if (a.repeats < 1)
-    throw std::invalid_argument(fmt::format("--repeats must be at least 1, got {}", a.repeats));
   if (a.stage_patience < 0) {
     throw std::invalid_argument(
         fmt::format("--stage-patience must be 0 or more, got {}", a.stage_patience));
   }
-  const auto methods = parse_methods(a.methods);
+  auto methods = parse_methods(a.methods);
   at::set_num_threads(a.threads > 0
                           ? a.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  return methods;
+}
+
+// The options of every method: the baselines get gbnn's width H = T * J and activation.
+struct MethodOptions {
+  TrainerOptions gbnn;
+  BaselineOptions base;
+};
+
+MethodOptions method_options(const BenchArgs& a, const std::vector<std::string>& methods,
+                             torch::ScalarType dtype, int64_t num_classes) {
+  MethodOptions o{a.trainer, a.baseline};
+  o.gbnn.dtype(dtype);
+  if (a.stage_patience > 0)
+    o.gbnn.valid_fraction(a.baseline.valid_fraction()).patience(a.stage_patience);
+  o.base.hidden_units(o.gbnn.stages() * o.gbnn.units_per_stage())
+      .activation(o.gbnn.activation())
+      .dtype(dtype);
+  if (num_classes > 0) {
+    o.gbnn.num_classes(num_classes);
+    o.base.num_classes(num_classes);
+  }
+  // Checks the options before the first fit rather than after the first fits.
+  for (const auto& m : methods) {
+    if (m != "gbnn") BaselineTrainer(BaselineOptions(o.base).method(m));
+  }
+  (void)activation_from_name(o.gbnn.activation());
+  (void)make_stage_solver(o.gbnn.solver());
+  return o;
+}
+
+// Fits one method on standardised training features and scores it on the test features.
+Run run_method(const std::string& method, const MethodOptions& o, uint64_t seed,
+               const torch::Tensor& x_train, const torch::Tensor& y_train,
+               const torch::Tensor& x_test, const torch::Tensor& y_test) {
+  Run run;
+  run.method = method;
+  BoostedHead head{nullptr};
+  if (method == "gbnn") {
+    FitResult fit = Trainer(TrainerOptions(o.gbnn).seed(seed)).fit(x_train, y_train);
+    head = fit.head;
+    run.fit_seconds = fit.fit_seconds;
+    run.size = fit.stages_trained;
+    run.kept = head->num_stages();
+    run.stop_reason = fit.stop_reason;
+    for (const auto& r : fit.history) {
+      run.curve.seconds.push_back(r.seconds);
+      run.curve.train_loss.push_back(r.train_loss);
+      if (r.valid_loss) run.curve.valid_loss.push_back(*r.valid_loss);
+    }
+    torch::NoGradGuard no_grad;
+    for (int64_t t = 1; t <= head->num_stages(); ++t)
+      run.anytime.push_back(score_metric(head->loss(), head->forward(x_test, t), y_test));
+  } else {
+    BaselineResult fit =
+        BaselineTrainer(BaselineOptions(o.base).method(method).seed(seed)).fit(x_train, y_train);
+    head = fit.head;
+    run.fit_seconds = fit.fit_seconds;
+    run.size = fit.epochs_trained;
+    run.kept = fit.best_epoch;
+    run.stop_reason = fit.stop_reason;
+    for (const auto& r : fit.history) {
+      run.curve.seconds.push_back(r.seconds);
+      run.curve.train_loss.push_back(r.train_loss);
+      if (r.valid_loss) run.curve.valid_loss.push_back(*r.valid_loss);
+    }
+  }
+  torch::NoGradGuard no_grad;
+  run.metric = score_metric(head->loss(), head->forward(x_test), y_test);
+  return run;
+}
+
+// What the output says about the data and the protocol, besides the runs.
+struct BenchInfo {
+  std::string name, task, metric;
+  bool higher_is_better = true;
+  // The first line of the table on stdout, and the paragraph above the markdown table.
+  std::string title, markdown_title;
+  // Report fields that come before the shared ones (seed, threads, dtype, options, ...).
+  nlohmann::ordered_json report;
+  // One train/test split (image mode): the table shows each method's single run.
+  bool single_split = false;
+};
+
+// The first stage whose test metric reaches `target`, and the fit's seconds at its end.
+std::optional<std::pair<int64_t, double>> first_stage_reaching(const Run& run, double target,
+                                                               bool higher_is_better) {
+  for (size_t t = 0; t < run.anytime.size() && t < run.curve.seconds.size(); ++t) {
+    if (higher_is_better ? run.anytime[t] >= target : run.anytime[t] <= target)
+      return std::make_pair(static_cast<int64_t>(t) + 1, run.curve.seconds[t]);
+  }
+  return std::nullopt;
+}
+
+void write_results(const BenchArgs& a, const std::vector<std::string>& methods,
+                   const MethodOptions& o, torch::ScalarType dtype, const BenchInfo& info,
+                   const std::vector<Run>& runs) {
+  // With one split, gbnn's anytime curve tells when it first reached the adam head's accuracy.
+  const Run* adam = nullptr;
+  const Run* gbnn = nullptr;
+  for (const auto& r : runs) {
+    if (r.method == "adam") adam = &r;
+    if (r.method == "gbnn") gbnn = &r;
+  }
+  std::optional<std::pair<int64_t, double>> gbnn_reach;
+  const bool with_reference = info.single_split && adam;
+  if (with_reference && gbnn)
+    gbnn_reach = first_stage_reaching(*gbnn, adam->metric, info.higher_is_better);
+
+  // Summaries per method, in the order given.
+  nlohmann::ordered_json methods_json = nlohmann::ordered_json::array();
+  struct Row {
+    std::string method;
+    double mean, std, seconds, size;
+  };
+  std::vector<Row> rows;
+  for (const auto& m : methods) {
+    std::vector<double> values, seconds, sizes;
+    for (const auto& r : runs) {
+      if (r.method != m) continue;
+      values.push_back(r.metric);
+      seconds.push_back(r.fit_seconds);
+      sizes.push_back(static_cast<double>(r.size));
+    }
+    rows.push_back({m, mean_of(values), std_of(values), mean_of(seconds), mean_of(sizes)});
+    methods_json.push_back({{"method", m},
+                            {"metric_mean", rows.back().mean},
+                            {"metric_std", rows.back().std},
+                            {"metrics", values},
+                            {"fit_seconds_mean", rows.back().seconds},
+                            {"fit_seconds", seconds},
+                            {"trained_mean", rows.back().size},
+                            {"trained_unit", m == "gbnn" ? "stages" : "epochs"}});
+    if (with_reference && m == "gbnn") {
+      methods_json.back()["stages_to_reference"] =
+          gbnn_reach ? nlohmann::ordered_json(gbnn_reach->first) : nullptr;
+      methods_json.back()["seconds_to_reference"] =
+          gbnn_reach ? nlohmann::ordered_json(gbnn_reach->second) : nullptr;
+    }
+  }
+
+  // Anytime curve of gbnn: mean and std over the runs that reached each stage count.
+  nlohmann::ordered_json anytime = nullptr;
+  if (std::find(methods.begin(), methods.end(), "gbnn") != methods.end()) {
+    size_t longest = 0;
+    for (const auto& r : runs) longest = std::max(longest, r.anytime.size());
+    std::vector<int64_t> stages, counts;
+    std::vector<double> means, stds;
+    for (size_t t = 0; t < longest; ++t) {
+      std::vector<double> v;
+      for (const auto& r : runs) {
+        if (t < r.anytime.size()) v.push_back(r.anytime[t]);
+      }
+      stages.push_back(static_cast<int64_t>(t) + 1);
+      counts.push_back(static_cast<int64_t>(v.size()));
+      means.push_back(mean_of(v));
+      stds.push_back(std_of(v));
+    }
+    anytime = {{"stages", stages}, {"mean", means}, {"std", stds}, {"runs", counts}};
+  }
+
+  // "stage 40, 12.3 s" for gbnn; baselines have no per-epoch test metric.
+  const auto reach_text = [&](const std::string& m) -> std::string {
+    if (m != "gbnn") return "-";
+    if (!gbnn_reach) return "not reached";
+    return fmt::format("{:.2f} s (stage {})", gbnn_reach->second, gbnn_reach->first);
+  };
+  std::cout << info.title << "\n";
+  if (info.single_split) {
+    std::cout << fmt::format("{:<8} {:>9} {:>9} {:>10}", "method", info.metric, "fit s", "trained");
+    if (with_reference) std::cout << fmt::format("  reaches adam's {}", info.metric);
+    std::cout << "\n";
+    for (const auto& r : rows) {
+      std::cout << fmt::format("{:<8} {:>9.4f} {:>9.2f} {:>10.0f}", r.method, r.mean, r.seconds,
+                               r.size);
+      if (with_reference) std::cout << "  " << reach_text(r.method);
+      std::cout << "\n";
+    }
+  } else {
+    std::cout << fmt::format("{:<8} {:>9} {:>9} {:>9} {:>10}\n", "method", "mean", "std", "fit s",
+                             "trained");
+    for (const auto& r : rows) {
+      std::cout << fmt::format("{:<8} {:>9.4f} {:>9.4f} {:>9.3f} {:>10.1f}\n", r.method, r.mean,
+                               r.std, r.seconds, r.size);
+    }
+  }
+  std::cout.flush();
+
+  if (!a.markdown.empty()) {
+    std::string md = info.markdown_title + "\n\n";
+    if (info.single_split) {
+      md += fmt::format("| method | test {} | fit seconds | trained |", info.metric);
+      md += with_reference ? fmt::format(" reaches adam's {} at |\n", info.metric) : "\n";
+      md += with_reference ? "|---|---:|---:|---:|---:|\n" : "|---|---:|---:|---:|\n";
+      for (const auto& r : rows) {
+        md += fmt::format("| {} | {:.4f} | {:.2f} | {:.0f} {} |", r.method, r.mean, r.seconds,
+                          r.size, r.method == "gbnn" ? "stages" : "epochs");
+        md += with_reference ? fmt::format(" {} |\n", reach_text(r.method)) : "\n";
+      }
+    } else {
+      md += fmt::format("| method | {} mean | {} std | fit seconds (mean) | trained (mean) |\n",
+                        info.metric, info.metric);
+      md += "|---|---:|---:|---:|---:|\n";
+      for (const auto& r : rows) {
+        md += fmt::format("| {} | {:.4f} | {:.4f} | {:.3f} | {:.1f} {} |\n", r.method, r.mean,
+                          r.std, r.seconds, r.size, r.method == "gbnn" ? "stages" : "epochs");
+      }
+    }
+    write_file_atomic(a.markdown, md);
+  }
+
+  if (!a.report.empty()) {
+    nlohmann::ordered_json report = info.report;
+    report["seed"] = a.seed;
+    report["threads"] = at::get_num_threads();
+    report["dtype"] = dtype_name(dtype);
+    report["options"] = {{"gbnn", gbnn_options_json(o.gbnn)},
+                         {"baselines", baseline_options_json(o.base)}};
+    if (info.single_split) {
+      report["reference"] =
+          adam ? nlohmann::ordered_json{{"method", "adam"}, {"metric", adam->metric}} : nullptr;
+    }
+    report["methods"] = methods_json;
+    report["anytime"] = anytime;
+    auto runs_json = nlohmann::ordered_json::array();
+    for (const auto& r : runs) {
+      nlohmann::ordered_json j = {{"method", r.method},
+                                  {"repeat", r.repeat},
+                                  {"fold", r.fold},
+                                  {"metric", r.metric},
+                                  {"fit_seconds", r.fit_seconds},
+                                  {"trained", r.size},
+                                  {"kept", r.kept},
+                                  {"stop_reason", r.stop_reason},
+                                  {"curve",
+                                   {{"seconds", r.curve.seconds},
+                                    {"train_loss", r.curve.train_loss},
+                                    {"valid_loss", r.curve.valid_loss}}}};
+      if (!r.anytime.empty()) j["anytime"] = r.anytime;
+      runs_json.push_back(std::move(j));
+    }
+    report["runs"] = runs_json;
+    write_json(a.report, report);
+  }
+}
+
+void run_bench_csv(const BenchArgs& a) {
+  const auto methods = check_common(a);
+  if (a.folds < 2)
+    throw std::invalid_argument(fmt::format("--folds must be at least 2, got {}", a.folds));
+  if (a.repeats < 1)
+    throw std::invalid_argument(fmt::format("--repeats must be at least 1, got {}", a.repeats));
   const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
 
   data::Table table = read_table(a.data);
@@ -225,25 +482,8 @@ void run_bench(const BenchArgs& a) {
     auto l = y_all.contiguous();
     labels.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n);
   }
-
-  TrainerOptions gbnn = a.trainer;
-  gbnn.dtype(dtype);
-  if (a.stage_patience > 0)
-    gbnn.valid_fraction(a.baseline.valid_fraction()).patience(a.stage_patience);
-  BaselineOptions base = a.baseline;
-  base.hidden_units(gbnn.stages() * gbnn.units_per_stage())
-      .activation(gbnn.activation())
-      .dtype(dtype);
-  if (target.classification) {
-    gbnn.num_classes(static_cast<int64_t>(target.classes.size()));
-    base.num_classes(static_cast<int64_t>(target.classes.size()));
-  }
-  // Checks the options before the first fold rather than after the first fits.
-  for (const auto& m : methods) {
-    if (m != "gbnn") BaselineTrainer(BaselineOptions(base).method(m));
-  }
-  (void)activation_from_name(gbnn.activation());
-  (void)make_stage_solver(gbnn.solver());
+  const auto o = method_options(
+      a, methods, dtype, target.classification ? static_cast<int64_t>(target.classes.size()) : 0);
 
   const std::string name = std::filesystem::path(a.data).stem().string();
   if (!a.quiet) {
@@ -272,44 +512,9 @@ void run_bench(const BenchArgs& a) {
       const auto y_test = y_all.index_select(0, torch::tensor(test_rows, torch::kLong));
 
       for (const auto& method : methods) {
-        Run run;
-        run.method = method;
+        Run run = run_method(method, o, seed, x_train, y_train, x_test, y_test);
         run.repeat = rep;
         run.fold = fold;
-        BoostedHead head{nullptr};
-        if (method == "gbnn") {
-          FitResult fit = Trainer(TrainerOptions(gbnn).seed(seed)).fit(x_train, y_train);
-          head = fit.head;
-          run.fit_seconds = fit.fit_seconds;
-          run.size = fit.stages_trained;
-          run.kept = head->num_stages();
-          run.stop_reason = fit.stop_reason;
-          for (const auto& r : fit.history) {
-            run.curve.seconds.push_back(r.seconds);
-            run.curve.train_loss.push_back(r.train_loss);
-            if (r.valid_loss) run.curve.valid_loss.push_back(*r.valid_loss);
-          }
-          torch::NoGradGuard no_grad;
-          for (int64_t t = 1; t <= head->num_stages(); ++t)
-            run.anytime.push_back(score_metric(head->loss(), head->forward(x_test, t), y_test));
-        } else {
-          BaselineResult fit = BaselineTrainer(BaselineOptions(base).method(method).seed(seed))
-                                   .fit(x_train, y_train);
-          head = fit.head;
-          run.fit_seconds = fit.fit_seconds;
-          run.size = fit.epochs_trained;
-          run.kept = fit.best_epoch;
-          run.stop_reason = fit.stop_reason;
-          for (const auto& r : fit.history) {
-            run.curve.seconds.push_back(r.seconds);
-            run.curve.train_loss.push_back(r.train_loss);
-            if (r.valid_loss) run.curve.valid_loss.push_back(*r.valid_loss);
-          }
-        }
-        {
-          torch::NoGradGuard no_grad;
-          run.metric = score_metric(head->loss(), head->forward(x_test), y_test);
-        }
         if (!a.quiet) {
           std::cerr << fmt::format(
               "  repeat {} fold {}/{} {:<6} {} {:.4f}  {:.2f} s  ({} {}, {})\n", rep + 1, fold + 1,
@@ -321,116 +526,123 @@ void run_bench(const BenchArgs& a) {
     }
   }
 
-  // Summaries per method, in the order given.
-  nlohmann::ordered_json methods_json = nlohmann::ordered_json::array();
-  struct Row {
-    std::string method;
-    double mean, std, seconds, size;
-  };
-  std::vector<Row> rows;
-  for (const auto& m : methods) {
-    std::vector<double> values, seconds, sizes;
-    for (const auto& r : runs) {
-      if (r.method != m) continue;
-      values.push_back(r.metric);
-      seconds.push_back(r.fit_seconds);
-      sizes.push_back(static_cast<double>(r.size));
-    }
-    rows.push_back({m, mean_of(values), std_of(values), mean_of(seconds), mean_of(sizes)});
-    methods_json.push_back({{"method", m},
-                            {"metric_mean", rows.back().mean},
-                            {"metric_std", rows.back().std},
-                            {"metrics", values},
-                            {"fit_seconds_mean", rows.back().seconds},
-                            {"fit_seconds", seconds},
-                            {"trained_mean", rows.back().size},
-                            {"trained_unit", m == "gbnn" ? "stages" : "epochs"}});
+  BenchInfo info;
+  info.name = name;
+  info.task = task;
+  info.metric = metric;
+  info.higher_is_better = higher_is_better;
+  info.title = fmt::format("{} ({}, {} rows, {} encoded features, {} folds x {} repeats): test {}",
+                           name, task, n, encoded_features, a.folds, a.repeats, metric);
+  info.markdown_title = fmt::format(
+      "**{}** ({}, {} rows, {} encoded features; {}-fold CV x {} repeat{}; test {}, {} is "
+      "better)",
+      name, task, n, encoded_features, a.folds, a.repeats, a.repeats == 1 ? "" : "s", metric,
+      higher_is_better ? "higher" : "lower");
+  info.report = {{"name", name}, {"data", a.data},   {"target", a.target},
+                 {"task", task}, {"metric", metric}, {"higher_is_better", higher_is_better}};
+  if (target.classification) info.report["classes"] = target.classes;
+  info.report["rows"] = n;
+  info.report["encoded_features"] = encoded_features;
+  info.report["unseen_test_levels"] = unseen_levels;
+  info.report["folds"] = a.folds;
+  info.report["repeats"] = a.repeats;
+  write_results(a, methods, o, dtype, info, runs);
+}
+
+// Image mode: the backbone's features of the training and test images are extracted once,
+// standardised with the training features' statistics, and every method is fitted on the same
+// training features and scored on the test features.
+void run_bench_images(const BenchArgs& a) {
+  const auto methods = check_common(a);
+  if (a.backbone_batch_size < 1) {
+    throw std::invalid_argument(
+        fmt::format("--backbone-batch-size must be positive, got {}", a.backbone_batch_size));
+  }
+  if (!a.feature_cache.empty()) check_output_path(a.feature_cache, "--feature-cache");
+  if (!a.test_feature_cache.empty())
+    check_output_path(a.test_feature_cache, "--test-feature-cache");
+  const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
+
+  FrozenBackbone backbone(a.backbone, a.feature_module);
+  const auto train = read_image_features(backbone, a.images, a.labels, a.feature_cache,
+                                         a.backbone_batch_size, "--images", "--labels", a.quiet);
+  const auto test =
+      read_image_features(backbone, a.test_images, a.test_labels, a.test_feature_cache,
+                          a.backbone_batch_size, "--test-images", "--test-labels", a.quiet);
+  const auto classes = class_names_for(train.labels, "");
+  const int64_t num_classes = static_cast<int64_t>(classes.size());
+  const int64_t test_max = test.labels.max().item<int64_t>();
+  if (test.labels.min().item<int64_t>() < 0 || test_max >= num_classes) {
+    throw std::invalid_argument(fmt::format(
+        "--test-labels '{}' has label {} but the training labels of --labels '{}' give {} "
+        "classes",
+        a.test_labels, test_max, a.labels, num_classes));
+  }
+  const auto o = method_options(a, methods, dtype, num_classes);
+
+  const auto standardizer = data::Standardizer::fit(train.features);
+  const auto x_train = standardizer.transform(train.features, dtype);
+  const auto x_test = standardizer.transform(test.features, dtype);
+  const int64_t d = x_train.size(1);
+  std::filesystem::path images_path(a.images);
+  std::string name = images_path.parent_path().filename().string();
+  if (name.empty()) name = images_path.stem().string();
+  const std::string selector = a.feature_module.empty() ? "forward" : a.feature_module;
+  if (!a.quiet) {
+    std::cerr << fmt::format(
+        "bench {}: {} training / {} test images, {} features ({}), {} classes, methods {}\n", name,
+        x_train.size(0), x_test.size(0), d, selector, num_classes, fmt::join(methods, ","));
   }
 
-  // Anytime curve of gbnn: mean and std over the runs that reached each stage count.
-  nlohmann::ordered_json anytime = nullptr;
-  if (std::find(methods.begin(), methods.end(), "gbnn") != methods.end()) {
-    size_t longest = 0;
-    for (const auto& r : runs) longest = std::max(longest, r.anytime.size());
-    std::vector<int64_t> stages, counts;
-    std::vector<double> means, stds;
-    for (size_t t = 0; t < longest; ++t) {
-      std::vector<double> v;
-      for (const auto& r : runs) {
-        if (t < r.anytime.size()) v.push_back(r.anytime[t]);
-      }
-      stages.push_back(static_cast<int64_t>(t) + 1);
-      counts.push_back(static_cast<int64_t>(v.size()));
-      means.push_back(mean_of(v));
-      stds.push_back(std_of(v));
+  std::vector<Run> runs;
+  for (const auto& method : methods) {
+    Run run = run_method(method, o, a.seed, x_train, train.labels, x_test, test.labels);
+    if (!a.quiet) {
+      std::cerr << fmt::format("  {:<6} accuracy {:.4f}  {:.2f} s  ({} {}, {})\n", method,
+                               run.metric, run.fit_seconds, run.size,
+                               method == "gbnn" ? "stages" : "epochs", run.stop_reason);
     }
-    anytime = {{"stages", stages}, {"mean", means}, {"std", stds}, {"runs", counts}};
+    runs.push_back(std::move(run));
   }
 
-  std::cout << fmt::format(
-      "{} ({}, {} rows, {} encoded features, {} folds x {} repeats): test {}\n", name, task, n,
-      encoded_features, a.folds, a.repeats, metric);
-  std::cout << fmt::format("{:<8} {:>9} {:>9} {:>9} {:>10}\n", "method", "mean", "std", "fit s",
-                           "trained");
-  for (const auto& r : rows) {
-    std::cout << fmt::format("{:<8} {:>9.4f} {:>9.4f} {:>9.3f} {:>10.1f}\n", r.method, r.mean,
-                             r.std, r.seconds, r.size);
-  }
-  std::cout.flush();
+  BenchInfo info;
+  info.name = name;
+  info.task = "classification";
+  info.metric = "accuracy";
+  info.single_split = true;
+  info.title = fmt::format(
+      "{} ({} training / {} test images, {} features of the frozen backbone's {}): test accuracy",
+      name, x_train.size(0), x_test.size(0), d, selector);
+  info.markdown_title = fmt::format(
+      "**{}** ({} training / {} test images; {} features of the frozen backbone's `{}`, "
+      "standardised on the training images; test accuracy, higher is better)",
+      name, x_train.size(0), x_test.size(0), d, selector);
+  info.report = {{"name", name},
+                 {"backbone", a.backbone},
+                 {"feature_module", a.feature_module},
+                 {"images", a.images},
+                 {"labels", a.labels},
+                 {"test_images", a.test_images},
+                 {"test_labels", a.test_labels},
+                 {"task", "classification"},
+                 {"metric", "accuracy"},
+                 {"higher_is_better", true},
+                 {"classes", classes},
+                 {"rows", x_train.size(0)},
+                 {"test_rows", x_test.size(0)},
+                 {"features", d},
+                 {"features_from_cache", train.from_cache},
+                 {"test_features_from_cache", test.from_cache},
+                 {"extract_seconds", train.seconds},
+                 {"test_extract_seconds", test.seconds}};
+  write_results(a, methods, o, dtype, info, runs);
+}
 
-  if (!a.markdown.empty()) {
-    std::string md = fmt::format(
-        "**{}** ({}, {} rows, {} encoded features; {}-fold CV x {} repeat{}; test {}, {} is "
-        "better)\n\n",
-        name, task, n, encoded_features, a.folds, a.repeats, a.repeats == 1 ? "" : "s", metric,
-        higher_is_better ? "higher" : "lower");
-    md += fmt::format("| method | {} mean | {} std | fit seconds (mean) | trained (mean) |\n",
-                      metric, metric);
-    md += "|---|---:|---:|---:|---:|\n";
-    for (const auto& r : rows) {
-      md += fmt::format("| {} | {:.4f} | {:.4f} | {:.3f} | {:.1f} {} |\n", r.method, r.mean, r.std,
-                        r.seconds, r.size, r.method == "gbnn" ? "stages" : "epochs");
-    }
-    write_file_atomic(a.markdown, md);
-  }
-
-  if (!a.report.empty()) {
-    nlohmann::ordered_json report = {{"name", name},       {"data", a.data},
-                                     {"target", a.target}, {"task", task},
-                                     {"metric", metric},   {"higher_is_better", higher_is_better}};
-    if (target.classification) report["classes"] = target.classes;
-    report["rows"] = n;
-    report["encoded_features"] = encoded_features;
-    report["unseen_test_levels"] = unseen_levels;
-    report["folds"] = a.folds;
-    report["repeats"] = a.repeats;
-    report["seed"] = a.seed;
-    report["threads"] = at::get_num_threads();
-    report["dtype"] = dtype_name(dtype);
-    report["options"] = {{"gbnn", gbnn_options_json(gbnn)},
-                         {"baselines", baseline_options_json(base)}};
-    report["methods"] = methods_json;
-    report["anytime"] = anytime;
-    auto runs_json = nlohmann::ordered_json::array();
-    for (const auto& r : runs) {
-      nlohmann::ordered_json j = {{"method", r.method},
-                                  {"repeat", r.repeat},
-                                  {"fold", r.fold},
-                                  {"metric", r.metric},
-                                  {"fit_seconds", r.fit_seconds},
-                                  {"trained", r.size},
-                                  {"kept", r.kept},
-                                  {"stop_reason", r.stop_reason},
-                                  {"curve",
-                                   {{"seconds", r.curve.seconds},
-                                    {"train_loss", r.curve.train_loss},
-                                    {"valid_loss", r.curve.valid_loss}}}};
-      if (!r.anytime.empty()) j["anytime"] = r.anytime;
-      runs_json.push_back(std::move(j));
-    }
-    report["runs"] = runs_json;
-    write_json(a.report, report);
-  }
+void run_bench(const BenchArgs& a) {
+  if (a.backbone.empty())
+    run_bench_csv(a);
+  else
+    run_bench_images(a);
 }
 
 }  // namespace
@@ -441,27 +653,54 @@ Command add_bench_command(CLI::App& parent) {
   auto& b = args->baseline;
   auto* app = parent.add_subcommand(
       "bench",
-      "Cross-validate boosting (gbnn) against the same network trained by adam, sgd and lbfgs");
-  app->add_option("--data", args->data, "data (CSV with a header row)")->required();
-  app->add_option("--target", args->target, "target column; every other column is a feature")
-      ->required();
-  app->add_option("--task", args->task,
-                  "default: detected (classification for text or quoted targets)")
-      ->check(CLI::IsMember({"classification", "regression"}));
+      "Compare boosting (gbnn) with the same network trained by adam, sgd and lbfgs: "
+      "cross-validated on a CSV file, or on a frozen backbone's features of training and test "
+      "images");
+  auto* data = app->add_option("--data", args->data, "data (CSV with a header row)");
+  auto* target =
+      app->add_option("--target", args->target, "target column; every other column is a feature");
+  auto* task = app->add_option("--task", args->task,
+                               "default: detected (classification for text or quoted targets)")
+                   ->check(CLI::IsMember({"classification", "regression"}));
   app->add_option("--methods", args->methods, "comma-separated methods: gbnn, adam, sgd, lbfgs")
       ->capture_default_str();
-  app->add_option("--folds", args->folds, "cross-validation folds K (stratified for classes)")
-      ->capture_default_str();
-  app->add_option("--repeats", args->repeats,
-                  "repetitions of the K-fold split, repeat r using seed + r")
-      ->capture_default_str();
+  auto* folds =
+      app->add_option("--folds", args->folds, "cross-validation folds K (stratified for classes)")
+          ->capture_default_str();
+  auto* repeats = app->add_option("--repeats", args->repeats,
+                                  "repetitions of the K-fold split, repeat r using seed + r")
+                      ->capture_default_str();
+  // Image mode.
+  auto* backbone = app->add_option(
+      "--backbone", args->backbone,
+      "TorchScript backbone: compare the methods on its frozen features of --images (training) "
+      "and --test-images (test) instead of cross-validating a CSV file");
+  auto* images = app->add_option("--images", args->images, "training images (IDX, may be .gz)");
+  auto* labels = app->add_option("--labels", args->labels, "training labels (IDX, may be .gz)");
+  auto* test_images =
+      app->add_option("--test-images", args->test_images, "test images (IDX, may be .gz)");
+  auto* test_labels =
+      app->add_option("--test-labels", args->test_labels, "test labels (IDX, may be .gz)");
+  app->add_option("--feature-module", args->feature_module,
+                  "submodule or method of the backbone giving the features (default: forward)")
+      ->needs(backbone);
+  app->add_option("--feature-cache", args->feature_cache,
+                  "cache file of the training images' features (the same file as boosthead fit "
+                  "--feature-cache)")
+      ->needs(backbone);
+  app->add_option("--test-feature-cache", args->test_feature_cache,
+                  "cache file of the test images' features")
+      ->needs(backbone);
+  app->add_option("--backbone-batch-size", args->backbone_batch_size, "images per backbone batch")
+      ->capture_default_str()
+      ->needs(backbone);
   app->add_option("--seed", args->seed, "seed for the folds, initialisation and sampling")
       ->capture_default_str();
   app->add_option("--report", args->report, "write a JSON report (summaries, curves, runs)");
   app->add_option("--markdown", args->markdown, "write the summary table as markdown");
   app->add_option("--threads", args->threads, "CPU threads (default, or 0: all cores)");
-  app->add_flag("--drop-missing", args->drop_missing,
-                "drop rows with missing values (else an error)");
+  auto* drop_missing = app->add_flag("--drop-missing", args->drop_missing,
+                                     "drop rows with missing values (else an error)");
   app->add_flag("--quiet", args->quiet, "no per-fold progress on stderr");
   app->add_option("--dtype", args->dtype, "floating type to train in")
       ->check(CLI::IsMember({"float32", "float64"}))
@@ -506,6 +745,19 @@ Command add_bench_command(CLI::App& parent) {
   app->add_option("--patience", b.patience(),
                   "baselines: epochs without validation improvement before stopping (0: never)")
       ->capture_default_str();
+  backbone->needs(images)->needs(labels)->needs(test_images)->needs(test_labels);
+  backbone->excludes(data)
+      ->excludes(target)
+      ->excludes(task)
+      ->excludes(folds)
+      ->excludes(repeats)
+      ->excludes(drop_missing);
+  for (auto* o : {images, labels, test_images, test_labels}) o->needs(backbone);
+  app->parse_complete_callback([data, target, backbone] {
+    if (backbone->count() > 0) return;
+    if (data->count() == 0) throw CLI::RequiredError("--data");
+    if (target->count() == 0) throw CLI::RequiredError("--target");
+  });
   return {app, [args] { run_bench(*args); }};
 }
 

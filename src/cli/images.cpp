@@ -3,6 +3,7 @@
 #include <boosthead/data/idx.h>
 #include <fmt/format.h>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -17,14 +18,30 @@ torch::Tensor read_images(const std::string& path, const std::string& option) {
 }
 
 torch::Tensor read_labels(const std::string& path, int64_t num_images,
-                          const std::string& images_path) {
+                          const std::string& images_path, const std::string& option,
+                          const std::string& images_option) {
   auto labels = data::read_idx_labels(path);
   if (labels.size(0) != num_images) {
-    throw std::invalid_argument(
-        fmt::format("--labels '{}' has {} labels but --images '{}' has {} images", path,
-                    labels.size(0), images_path, num_images));
+    throw std::invalid_argument(fmt::format("{} '{}' has {} labels but {} '{}' has {} images",
+                                            option, path, labels.size(0), images_option,
+                                            images_path, num_images));
   }
   return labels;
+}
+
+ImageFeatures read_image_features(FrozenBackbone& backbone, const std::string& images_path,
+                                  const std::string& labels_path, const std::string& cache,
+                                  int64_t batch_size, const std::string& images_option,
+                                  const std::string& labels_option, bool quiet) {
+  const auto start = std::chrono::steady_clock::now();
+  ImageFeatures out;
+  const auto images = read_images(images_path, images_option);
+  out.labels = read_labels(labels_path, images.size(0), images_path, labels_option, images_option);
+  out.features = backbone.extract_cached(images, cache, batch_size,
+                                         extraction_progress(images_option + " features", quiet),
+                                         &out.from_cache);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
 }
 
 std::vector<std::string> class_names_for(const torch::Tensor& labels, const std::string& names) {

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The main job, end to end on Fashion-MNIST: a small CNN is trained briefly and frozen, a boosted
+# head is fitted on its `features` and exported with the backbone as one TorchScript pipeline,
+# which is scored on the 10,000 test images and checked in PyTorch alone (torch.jit.load); then
+# `boosthead bench` compares the boosted head with heads of the same width trained by Adam, SGD
+# and L-BFGS on the same frozen features, and a table of the results is printed.
+#
+# Run after scripts/setup.sh (which builds build/). Outputs go to build/fashion_mnist/ (the CNN is
+# trained only when build/fashion_mnist/backbone.pt is missing; delete it to retrain).
+# Environment: BOOSTHEAD_BUILD_DIR (default <repo>/build), OUT_DIR, FASHION_MNIST_DIR, THREADS,
+# the CNN's CNN_EPOCHS, CNN_LR, CNN_SUBSET, the boosted head's STAGES, UNITS, SUBSAMPLE, MAX_ITER,
+# SHRINKAGE, and the baselines' EPOCHS, BATCH_SIZE, PATIENCE, LBFGS_ITERATIONS (defaults below).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${BOOSTHEAD_BUILD_DIR:-$repo/build}
+[[ $build_dir == /* ]] || build_dir=$repo/$build_dir
+data=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+out=${OUT_DIR:-$build_dir/fashion_mnist}
+# One thread: on a 2-core machine shared with other work, a second OpenMP thread made the many
+# small tensor operations of these fits several times slower (docs/BENCHMARKS.md).
+threads=${THREADS:-1}
+py=/usr/bin/python3
+
+# Sized for a few minutes (docs/BENCHMARKS.md has the measurements): one epoch of the CNN, 50
+# boosting stages of 4 units on 10 % of the rows each, so H = 200 units for every head, and at
+# most 20 epochs for each baseline.
+export BOOSTHEAD_BUILD_DIR=$build_dir OUT_DIR=$out FASHION_MNIST_DIR=$data THREADS=$threads
+export CNN_EPOCHS=${CNN_EPOCHS:-1} CNN_LR=${CNN_LR:-2e-3} CNN_SUBSET=${CNN_SUBSET:-0}
+export STAGES=${STAGES:-50} UNITS=${UNITS:-4} SUBSAMPLE=${SUBSAMPLE:-0.1}
+export MAX_ITER=${MAX_ITER:-100} SHRINKAGE=${SHRINKAGE:-0.5}
+epochs=${EPOCHS:-20}
+batch_size=${BATCH_SIZE:-64}
+patience=${PATIENCE:-5}
+lbfgs_iterations=${LBFGS_ITERATIONS:-10}
+
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz \
+         t10k-labels-idx1-ubyte.gz; do
+  if [[ ! -f $data/$f ]]; then
+    echo "run_main.sh: $data/$f not found; run scripts/setup.sh (package dataset-fashion-mnist)" \
+         "or set FASHION_MNIST_DIR" >&2
+    exit 1
+  fi
+done
+
+start=$(date +%s.%N)
+# Steps 1-4: CNN backbone, boosthead fit, eval and predict, the torch.jit.load check.
+"$repo/examples/fashion_mnist/run.sh"
+pipeline_done=$(date +%s.%N)
+
+# Step 5: every method on the same frozen features; the training features come from the cache
+# the fit wrote.
+echo "== boosthead bench: gbnn, adam, sgd, lbfgs on the frozen features" >&2
+"$build_dir/boosthead" bench --backbone "$out/backbone.pt" --feature-module features \
+  --images "$data/train-images-idx3-ubyte.gz" --labels "$data/train-labels-idx1-ubyte.gz" \
+  --test-images "$data/t10k-images-idx3-ubyte.gz" --test-labels "$data/t10k-labels-idx1-ubyte.gz" \
+  --feature-cache "$out/train_features.cache" --test-feature-cache "$out/test_features.cache" \
+  --methods gbnn,adam,sgd,lbfgs --stages "$STAGES" --units "$UNITS" --subsample "$SUBSAMPLE" \
+  --max-iter "$MAX_ITER" --shrinkage "$SHRINKAGE" --epochs "$epochs" --batch-size "$batch_size" \
+  --patience "$patience" --lbfgs-iterations "$lbfgs_iterations" --threads "$threads" --report "$out/bench.json" \
+  --markdown "$out/bench.md" >/dev/null
+done_at=$(date +%s.%N)
+
+"$py" - "$out" "$start" "$pipeline_done" "$done_at" <<'PY'
+import json, sys
+out, start, pipeline_done, done_at = sys.argv[1], *map(float, sys.argv[2:])
+bench = json.load(open(f"{out}/bench.json"))
+fit = json.load(open(f"{out}/fit.json"))
+ev = json.load(open(f"{out}/eval.json"))
+cnn = json.load(open(f"{out}/cnn_metrics.json"))
+g = bench["options"]["gbnn"]
+b = bench["options"]["baselines"]
+ref = bench.get("reference") or {}
+print()
+print(f"Fashion-MNIST: heads on the frozen features ({bench['features']}) of a small CNN; "
+      f"{bench['rows']} training / {bench['test_rows']} test images, {bench['threads']} threads")
+print(f"gbnn: {g['stages']} stages x {g['units_per_stage']} units, subsample {g['subsample']}, "
+      f"shrinkage {g['shrinkage']}, {g['max_iter']} solver iterations per stage; baselines: "
+      f"H = {b['hidden_units']}, at most {b['epochs']} epochs, batch {b['batch_size']}, "
+      f"patience {b['patience']}, {b['lbfgs_iterations']} L-BFGS iterations per epoch")
+print()
+print(f"{'method':<34} {'test accuracy':>13} {'fit seconds':>11}")
+print(f"{'CNN with its own dense head':<34} {cnn['test_accuracy']:>13.4f} "
+      f"{cnn['train_seconds']:>11.1f}  (CNN training, {cnn['epochs']} epoch(s))")
+print(f"{'gbnn pipeline (fit, eval)':<34} {ev['value']:>13.4f} {fit['fit_seconds']:>11.1f}")
+for m in bench["methods"]:
+    note = ""
+    if m["method"] == "gbnn" and "stages_to_reference" in m:
+        if m["stages_to_reference"] is None:
+            note = "  does not reach adam's accuracy"
+        else:
+            note = (f"  reaches adam's {ref['metric']:.4f} at stage {m['stages_to_reference']}, "
+                    f"{m['seconds_to_reference']:.1f} s")
+    elif m["method"] != "gbnn":
+        note = f"  {m['trained_mean']:.0f} epochs"
+    print(f"{'bench ' + m['method']:<34} {m['metric_mean']:>13.4f} {m['fit_seconds_mean']:>11.1f}"
+          f"{note}")
+print()
+print(f"feature extraction: {fit['extract_seconds']:.1f} s for the training images "
+      f"({'cache' if fit['features_from_cache'] else 'backbone'}); "
+      f"pipeline steps {pipeline_done - start:.0f} s, bench {done_at - pipeline_done:.0f} s, "
+      f"total {done_at - start:.0f} s")
+print(f"outputs in {out}: pipeline.pt, fit.json, eval.json, bench.json, bench.md")
+PY

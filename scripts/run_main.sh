@@ -72,7 +72,8 @@ b = bench["options"]["baselines"]
 ref = bench.get("reference") or {}
 print()
 print(f"Fashion-MNIST: heads on the frozen features ({bench['features']}) of a small CNN; "
-      f"{bench['rows']} training / {bench['test_rows']} test images, {bench['threads']} threads")
+      f"{bench['rows']} training / {bench['test_rows']} test images, "
+      f"{bench['threads']} thread{'s' if bench['threads'] > 1 else ''}")
 print(f"gbnn: {g['stages']} stages x {g['units_per_stage']} units, subsample {g['subsample']}, "
       f"shrinkage {g['shrinkage']}, {g['max_iter']} solver iterations per stage; baselines: "
       f"H = {b['hidden_units']}, at most {b['epochs']} epochs, batch {b['batch_size']}, "
@@ -80,7 +81,8 @@ print(f"gbnn: {g['stages']} stages x {g['units_per_stage']} units, subsample {g[
 print()
 print(f"{'method':<34} {'test accuracy':>13} {'fit seconds':>11}")
 print(f"{'CNN with its own dense head':<34} {cnn['test_accuracy']:>13.4f} "
-      f"{cnn['train_seconds']:>11.1f}  (CNN training, {cnn['epochs']} epoch(s))")
+      f"{cnn['train_seconds']:>11.1f}  CNN training, {cnn['epochs']} "
+      f"epoch{'s' if cnn['epochs'] > 1 else ''}")
 print(f"{'gbnn pipeline (fit, eval)':<34} {ev['value']:>13.4f} {fit['fit_seconds']:>11.1f}")
 for m in bench["methods"]:
     note = ""

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::vector<std::string> regressions(const std::string& target) {
-  const auto dir = fs::path(__FILE__).parent_path().parent_path() / "fuzz" / "regressions" / target;
+  const auto dir = fs::path(BOOSTHEAD_DATA_DIR).parent_path() / "fuzz" / "regressions" / target;
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(dir)) files.push_back(entry.path().string());
   return files;

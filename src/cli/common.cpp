@@ -2,6 +2,7 @@
 
 #include <boosthead/data/encoder.h>
 #include <c10/util/Exception.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -129,6 +130,14 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (out) out.write(content.data(), static_cast<std::streamsize>(content.size()));
     if (out) out.close();
+    // On disk before the rename, so that a crash leaves the old file or the whole new one.
+    const int fd = out ? ::open(tmp.c_str(), O_RDONLY) : -1;
+    if (fd >= 0) {
+      if (::fsync(fd) != 0) out.setstate(std::ios::badbit);
+      ::close(fd);
+    } else {
+      out.setstate(std::ios::badbit);
+    }
     if (!out) {
       const std::string why = std::strerror(errno);
       std::remove(tmp.c_str());

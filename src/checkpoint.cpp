@@ -1,14 +1,14 @@
 #include "checkpoint.h"
 
+#include "torchscript_head.h"
+
 #include <fmt/format.h>
 #include <torch/serialize.h>
 
 #include <cstdio>
 #include <filesystem>
-#include <fcntl.h>
 #include <fstream>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace boosthead::detail {
 namespace {
@@ -73,23 +73,7 @@ void save_state(const std::string& path, const TrainerState& s) {
   if (s.valid_scores.defined()) a.write("valid_scores", s.valid_scores.cpu());
   a.write("history", history_tensor(s.history));
 
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  try {
-    a.save_to(tmp);
-    const int fd = ::open(tmp.c_str(), O_RDONLY);
-    if (fd < 0 || ::fsync(fd) != 0) {
-      if (fd >= 0) ::close(fd);
-      throw std::runtime_error("flush failed");
-    }
-    ::close(fd);
-  } catch (const std::exception& e) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write checkpoint '{}': {}", path, e.what()));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write checkpoint '{}'", path));
-  }
+  write_atomically(path, "checkpoint", [&](const std::string& tmp) { a.save_to(tmp); });
 }
 
 void remove_stale_temporaries(const std::string& path) {

@@ -455,15 +455,7 @@ void run_bench_csv(const BenchArgs& a) {
   const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
 
   data::Table table = read_table(a.data);
-  (void)table.column_index(a.target);
-  std::vector<std::string> features;
-  for (const auto& c : table.columns) {
-    if (c != a.target) features.push_back(c);
-  }
-  if (features.empty()) {
-    throw std::invalid_argument(
-        fmt::format("{}: no feature columns besides the target '{}'", a.data, a.target));
-  }
+  const auto features = feature_columns(table, a.target, a.data);
   const auto all_columns = table.columns;
   handle_missing(table, all_columns, a.drop_missing, a.quiet);
   const int64_t n = table.num_rows();

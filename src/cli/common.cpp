@@ -59,6 +59,20 @@ data::Table read_table(const std::string& path) {
   return table;
 }
 
+std::vector<std::string> feature_columns(const data::Table& table, const std::string& target,
+                                         const std::string& source) {
+  (void)table.column_index(target);  // throws, listing the columns there are
+  std::vector<std::string> features;
+  for (const auto& c : table.columns) {
+    if (c != target) features.push_back(c);
+  }
+  if (features.empty()) {
+    throw std::invalid_argument(
+        fmt::format("{}: no feature columns besides the target '{}'", source, target));
+  }
+  return features;
+}
+
 void handle_missing(data::Table& table, const std::vector<std::string>& columns, bool drop_missing,
                     bool quiet) {
   if (!drop_missing) {

@@ -35,6 +35,11 @@ int run_guarded(const std::function<void()>& fn);
 /// Reads a CSV file; throws when it has no data rows.
 data::Table read_table(const std::string& path);
 
+/// Every column of `table` except `target` (which must exist: the error lists the columns there
+/// are); throws when no feature column is left. `source` names the file in the message.
+std::vector<std::string> feature_columns(const data::Table& table, const std::string& target,
+                                         const std::string& source);
+
 /// Deals with missing cells in `columns`: with `drop_missing` the rows holding any are dropped
 /// (their count goes to stderr unless `quiet`), otherwise the first one is an error naming row
 /// and column. Throws when no row is left.

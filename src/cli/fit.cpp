@@ -188,15 +188,7 @@ void run_fit(const FitArgs& a) {
   }
 
   data::Table table = read_table(a.data);
-  (void)table.column_index(a.target);  // throws, listing the columns there are
-  std::vector<std::string> features;
-  for (const auto& c : table.columns) {
-    if (c != a.target) features.push_back(c);
-  }
-  if (features.empty()) {
-    throw std::invalid_argument(
-        fmt::format("{}: no feature columns besides the target '{}'", a.data, a.target));
-  }
+  const auto features = feature_columns(table, a.target, a.data);
   const auto all_columns = table.columns;
   handle_missing(table, all_columns, a.drop_missing, a.quiet);
 

@@ -90,14 +90,8 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   const auto start = detail::Clock::now();
   const auto& o = options_;
   const Activation act = activation_from_name(o.activation());
-  detail::FitSettings settings;
-  settings.loss = o.loss();
-  settings.num_classes = o.num_classes();
-  settings.valid_fraction = o.valid_fraction();
-  settings.seed = o.seed();
-  settings.device = o.device();
-  settings.dtype = o.dtype();
-  auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets, settings);
+  auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets,
+                                       detail::fit_settings(o));
   // The caller may be inside a NoGradGuard; training needs autograd.
   torch::AutoGradMode grad_mode(true);
   const std::string& loss_name = in.loss_name;

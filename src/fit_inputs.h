@@ -32,6 +32,19 @@ struct FitSettings {
   std::optional<torch::ScalarType> dtype;
 };
 
+// The fields above taken from TrainerOptions or BaselineOptions, which name them alike.
+template <typename Options>
+FitSettings fit_settings(const Options& o) {
+  FitSettings s;
+  s.loss = o.loss();
+  s.num_classes = o.num_classes();
+  s.valid_fraction = o.valid_fraction();
+  s.seed = o.seed();
+  s.device = o.device();
+  s.dtype = o.dtype();
+  return s;
+}
+
 // Training (and validation) data on the training device and dtype, targets prepared N x K.
 struct FitInputs {
   std::string loss_name;

@@ -144,14 +144,8 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const Activation act = activation_from_name(o.activation());
   auto solver = make_stage_solver(o.solver());
 
-  detail::FitSettings settings;
-  settings.loss = o.loss();
-  settings.num_classes = o.num_classes();
-  settings.valid_fraction = o.valid_fraction();
-  settings.seed = o.seed();
-  settings.device = o.device();
-  settings.dtype = o.dtype();
-  auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets, settings);
+  auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets,
+                                       detail::fit_settings(o));
   torch::NoGradGuard no_grad;
   const std::string& loss_name = in.loss_name;
   const auto& loss = in.loss;

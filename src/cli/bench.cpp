@@ -745,11 +745,7 @@ Command add_bench_command(CLI::App& parent) {
       ->excludes(repeats)
       ->excludes(drop_missing);
   for (auto* o : {images, labels, test_images, test_labels}) o->needs(backbone);
-  app->parse_complete_callback([data, target, backbone] {
-    if (backbone->count() > 0) return;
-    if (data->count() == 0) throw CLI::RequiredError("--data");
-    if (target->count() == 0) throw CLI::RequiredError("--target");
-  });
+  require_csv_unless(*app, data, target, backbone);
   return {app, [args] { run_bench(*args); }};
 }
 

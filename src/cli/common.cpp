@@ -1,3 +1,5 @@
+#include <CLI/CLI.hpp>
+
 #include "common.h"
 
 #include <boosthead/data/encoder.h>
@@ -57,6 +59,15 @@ data::Table read_table(const std::string& path) {
   data::Table table = data::read_csv(path);
   if (table.num_rows() == 0) throw std::invalid_argument(fmt::format("{}: no data rows", path));
   return table;
+}
+
+void require_csv_unless(CLI::App& app, CLI::Option* data, CLI::Option* target,
+                        CLI::Option* backbone) {
+  app.parse_complete_callback([data, target, backbone] {
+    if (backbone->count() > 0) return;
+    if (data->count() == 0) throw CLI::RequiredError("--data");
+    if (target->count() == 0) throw CLI::RequiredError("--target");
+  });
 }
 
 std::vector<std::string> feature_columns(const data::Table& table, const std::string& target,

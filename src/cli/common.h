@@ -13,6 +13,7 @@
 
 namespace CLI {
 class App;
+class Option;
 }
 
 namespace boosthead::cli {
@@ -27,6 +28,10 @@ Command add_fit_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
 Command add_predict_command(CLI::App& parent);
 Command add_bench_command(CLI::App& parent);
+
+/// Makes --data and --target required unless the image option `backbone` was given (fit, bench).
+void require_csv_unless(CLI::App& app, CLI::Option* data, CLI::Option* target,
+                        CLI::Option* backbone);
 
 /// Runs `fn`, turning any exception into one line "boosthead: error: ..." on stderr; returns the
 /// exit code (0, or 1 after an error).

@@ -366,11 +366,7 @@ Command add_fit_command(CLI::App& parent) {
       ->needs(backbone);
   app->add_option("--batch-size", args->batch_size, "images per backbone batch")
       ->capture_default_str();
-  app->parse_complete_callback([data, target, backbone] {
-    if (backbone->count() > 0) return;
-    if (data->count() == 0) throw CLI::RequiredError("--data");
-    if (target->count() == 0) throw CLI::RequiredError("--target");
-  });
+  require_csv_unless(*app, data, target, backbone);
   return {app, [args] { run_fit(*args); }};
 }
 

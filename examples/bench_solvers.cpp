@@ -56,9 +56,15 @@ int main(int argc, char** argv) {
                      .gtol(0);
   for (const auto& name : boosthead::stage_solver_names()) {
     auto solver = boosthead::make_stage_solver(name);
-    torch::manual_seed(1);
-    boosthead::StageParams p{0.1 * torch::randn({j, d}), torch::zeros({j}),
-                             0.1 * torch::randn({k, j}), torch::zeros({k})};
+    auto start = [&] {
+      torch::manual_seed(1);
+      return boosthead::StageParams{0.1 * torch::randn({j, d}), torch::zeros({j}),
+                                    0.1 * torch::randn({k, j}), torch::zeros({k})};
+    };
+    // A first fit warms caches and lazily initialised state; the second one is timed.
+    auto p = start();
+    solver->fit(x, r, problem, p);
+    p = start();
     t0 = now();
     auto rep = solver->fit(x, r, problem, p);
     const double secs = now() - t0;

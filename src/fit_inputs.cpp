@@ -61,7 +61,26 @@ std::string resolve_loss(const std::string& name, const torch::Tensor& y, int64_
 
 }  // namespace
 
-bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
+bool all_finite(const torch::Tensor& t) {
+  // A plain loop on the host: torch::isfinite is a chain of several ops, run for every stage.
+  if (t.device().is_cpu() && (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble)) {
+    auto c = t.contiguous();
+    const int64_t n = c.numel();
+    if (c.scalar_type() == torch::kFloat) {
+      const float* p = c.data_ptr<float>();
+      for (int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(p[i])) return false;
+      }
+    } else {
+      const double* p = c.data_ptr<double>();
+      for (int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(p[i])) return false;
+      }
+    }
+    return true;
+  }
+  return torch::isfinite(t).all().item<bool>();
+}
 
 void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);

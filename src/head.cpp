@@ -1,6 +1,8 @@
 #include <boosthead/head.h>
 #include <boosthead/loss.h>
 
+#include "fit_inputs.h"
+
 namespace boosthead {
 
 BoostedHeadImpl::BoostedHeadImpl(int64_t num_features, int64_t units_per_stage,
@@ -33,9 +35,9 @@ void BoostedHeadImpl::append_stage(const StageParams& stage, double scale) {
               "stage output weights must be ", num_outputs(), " x ", units_per_stage_, ", got ",
               stage.w2.sizes());
   TORCH_CHECK(std::isfinite(scale), "stage scale must be finite, got ", scale);
-  for (const auto* t : {&stage.w1, &stage.b1, &stage.w2, &stage.b2}) {
-    TORCH_CHECK(torch::isfinite(*t).all().item<bool>(), "stage weights must be finite");
-  }
+  TORCH_CHECK(detail::all_finite(stage.w1) && detail::all_finite(stage.b1) &&
+                  detail::all_finite(stage.w2) && detail::all_finite(stage.b2),
+              "stage weights must be finite");
   torch::NoGradGuard no_grad;
   auto like = [&](const torch::Tensor& t) { return t.to(hidden_weight.options()); };
   auto b2 = like(stage.b2) * scale;

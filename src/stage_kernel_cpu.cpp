@@ -2,61 +2,402 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "stage_evaluator.h"
+
+// The lane helpers below return vector types but are always inlined into one kernel built for
+// one instruction set; no vector value crosses a function boundary, so GCC's note that such
+// returns would change the ABI does not apply.
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 namespace boosthead::detail {
 namespace {
 
-template <typename T>
-inline double dot(const T* a, const T* b, int64_t n) {
-  // Four independent sums let the compiler keep several lanes busy without -ffast-math.
-  T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return static_cast<double>((s0 + s1) + (s2 + s3));
+// Rows are processed in groups, one row per SIMD lane: each group's features are stored
+// transposed (d x rows), so the loops over a group's rows are vector instructions on L lanes
+// (4 with AVX2, 8 with AVX-512), several independent vectors at a time, with no horizontal
+// sums inside the row loop. Rows per group: 4 vectors with AVX2, 8 with AVX-512 (which has 32
+// registers).
+template <int L>
+constexpr int64_t kGroupRows = L == 8 ? 64 : 16;
+// Groups per task: small stages run on the calling thread, large ones split across threads.
+constexpr int64_t kGrainGroups = 512;
+
+#define BOOSTHEAD_INLINE __attribute__((always_inline)) inline
+
+// One value per lane: GCC/clang vector extensions. Plain arithmetic on them compiles to SSE2 in
+// the baseline build and to AVX2 or AVX-512 in the kernels built for those.
+template <int L>
+struct Lanes;
+template <>
+struct Lanes<4> {
+  using d = double __attribute__((vector_size(32)));
+  using f = float __attribute__((vector_size(16)));
+  using i = int64_t __attribute__((vector_size(32)));
+};
+template <>
+struct Lanes<8> {
+  using d = double __attribute__((vector_size(64)));
+  using f = float __attribute__((vector_size(32)));
+  using i = int64_t __attribute__((vector_size(64)));
+};
+
+template <int L>
+BOOSTHEAD_INLINE typename Lanes<L>::d load(const double* p) {
+  typename Lanes<L>::d v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <int L>
+BOOSTHEAD_INLINE typename Lanes<L>::d load(const float* p) {
+  typename Lanes<L>::f v;
+  std::memcpy(&v, p, sizeof v);
+  return __builtin_convertvector(v, typename Lanes<L>::d);
+}
+template <typename V>
+BOOSTHEAD_INLINE void store(double* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <int L>
+BOOSTHEAD_INLINE typename Lanes<L>::d splat(double s) {
+  return typename Lanes<L>::d{} + s;
 }
 
-inline double act_value(Activation a, double z) {
+// exp(x) for x clamped to [-708, 708]: Cody-Waite reduction to |r| <= ln(2)/2, a degree-12
+// Taylor polynomial (relative error below 2e-16 there) and 2^n built in the exponent bits.
+template <int L>
+BOOSTHEAD_INLINE typename Lanes<L>::d exp_lanes(typename Lanes<L>::d x) {
+  using vd = typename Lanes<L>::d;
+  using vi = typename Lanes<L>::i;
+  const vd hi = splat<L>(708.0), lo = splat<L>(-708.0);
+  x = x > hi ? hi : x;
+  x = x < lo ? lo : x;
+  const vd shifter = splat<L>(6755399441055744.0);  // 1.5 * 2^52: rounds to an integer
+  const vd kd = x * 1.4426950408889634 + shifter;
+  vi ki;
+  std::memcpy(&ki, &kd, sizeof ki);
+  const vd n = kd - shifter;
+  const vd r = (x - n * 0.6931471805598903) - n * 5.497923018708371e-14;
+  vd p = splat<L>(1.0 / 479001600.0);
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  const vi bits = (ki + 1023) << 52;
+  vd scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+template <Activation A, int L>
+BOOSTHEAD_INLINE typename Lanes<L>::d act_value(typename Lanes<L>::d z) {
+  if constexpr (A == Activation::Sigmoid) {
+    return 1.0 / (1.0 + exp_lanes<L>(-z));
+  } else if constexpr (A == Activation::Tanh) {
+    return 1.0 - 2.0 / (exp_lanes<L>(2.0 * z) + 1.0);
+  } else {
+    return z > 0.0 ? z : typename Lanes<L>::d{};
+  }
+}
+
+template <Activation A, int L>
+BOOSTHEAD_INLINE typename Lanes<L>::d act_slope(typename Lanes<L>::d z, typename Lanes<L>::d h) {
+  if constexpr (A == Activation::Sigmoid) {
+    return h * (1.0 - h);
+  } else if constexpr (A == Activation::Tanh) {
+    return 1.0 - h * h;
+  } else {
+    return z > 0.0 ? splat<L>(1.0) : typename Lanes<L>::d{};
+  }
+}
+
+// Everything a pass over the row groups reads and writes. Per-lane accumulators, laid out
+// [gw1 (J d), gb1 (J), gw2 (K J), gb2 (K), sse (1)] x lanes, are summed over lanes afterwards.
+struct Pass {
+  const void* xt;      // features, groups x d x kGroup (T)
+  const double* rt;    // residuals, groups x K x kGroup
+  const double* mask;  // np: 1 for real rows, 0 for padding
+  double* zs;          // pre-activations, groups x J x kGroup
+  double* hs;          // activations, groups x J x kGroup
+  const double* w1;    // J x d
+  const double* b1;    // J
+  const double* w2;    // K x J
+  const double* b2;    // K
+  int64_t np, d, j, k;
+  bool hidden_given;   // zs and hs already hold this theta's hidden layer
+  bool want_grad;
+};
+
+// The hidden layer of the group starting at row i0 into z and h (J x kGroup) and zs / hs.
+// kVec independent vectors per step keep several FMAs in flight.
+template <typename T, Activation A, int L>
+BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0, double* z, double* h) {
+  using vd = typename Lanes<L>::d;
+  constexpr int64_t kGroup = kGroupRows<L>;
+  constexpr int kVec = kGroup / L;
+  const T* xt = static_cast<const T*>(s.xt) + i0 * s.d;
+  for (int64_t u = 0; u < s.j; ++u) {
+    const double* w = s.w1 + u * s.d;
+    // Two sums per vector, over even and odd features, halve the chain of dependent adds.
+    vd zu[kVec], za[kVec];
+    for (int v = 0; v < kVec; ++v) {
+      zu[v] = splat<L>(s.b1[u]);
+      za[v] = vd{};
+    }
+    int64_t q = 0;
+    for (; q + 2 <= s.d; q += 2) {
+      const T* xq = xt + q * kGroup;
+      const double w0 = w[q], w1 = w[q + 1];
+      for (int v = 0; v < kVec; ++v) {
+        zu[v] += w0 * load<L>(xq + v * L);
+        za[v] += w1 * load<L>(xq + kGroup + v * L);
+      }
+    }
+    if (q < s.d) {
+      const T* xq = xt + q * kGroup;
+      for (int v = 0; v < kVec; ++v) zu[v] += w[q] * load<L>(xq + v * L);
+    }
+    for (int v = 0; v < kVec; ++v) zu[v] += za[v];
+    for (int v = 0; v < kVec; ++v) {
+      const vd hu = act_value<A, L>(zu[v]);
+      const int64_t o = u * kGroup + v * L, os = i0 * s.j + o;
+      store(z + o, zu[v]);
+      store(h + o, hu);
+      store(s.zs + os, zu[v]);
+      store(s.hs + os, hu);
+    }
+  }
+}
+
+// The objective's and gradient's sums over groups [g0, g1).
+template <typename T, Activation A, int L>
+BOOSTHEAD_INLINE void objective_body(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                     double* scratch) {
+  using vd = typename Lanes<L>::d;
+  constexpr int64_t kGroup = kGroupRows<L>;
+  constexpr int kVec = kGroup / L;
+  const int64_t nj = s.j, nk = s.k, nd = s.d;
+  double* gw1 = acc;
+  double* gb1 = gw1 + nj * nd * L;
+  double* gw2 = gb1 + nj * L;
+  double* gb2 = gw2 + nk * nj * L;
+  double* z = scratch;
+  double* h = z + nj * kGroup;
+  double* e = h + nj * kGroup;
+  vd sse[kVec] = {};
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t i0 = g * kGroup;
+    if (s.hidden_given) {
+      for (int64_t u = 0; u < nj; ++u) {
+        for (int v = 0; v < kVec; ++v) {
+          const int64_t o = u * kGroup + v * L, os = i0 * nj + o;
+          store(z + o, load<L>(s.zs + os));
+          store(h + o, load<L>(s.hs + os));
+        }
+      }
+    } else {
+      hidden_group<T, A, L>(s, i0, z, h);
+    }
+    for (int64_t c = 0; c < nk; ++c) {
+      vd ec[kVec];
+      for (int v = 0; v < kVec; ++v) ec[v] = s.b2[c] - load<L>(s.rt + i0 * nk + c * kGroup + v * L);
+      for (int64_t u = 0; u < nj; ++u) {
+        const double w = s.w2[c * nj + u];
+        for (int v = 0; v < kVec; ++v) ec[v] += w * load<L>(h + u * kGroup + v * L);
+      }
+      for (int v = 0; v < kVec; ++v) {
+        ec[v] *= load<L>(s.mask + i0 + v * L);
+        sse[v] += ec[v] * ec[v];
+        store(e + c * kGroup + v * L, ec[v]);
+      }
+    }
+    if (!s.want_grad) continue;
+    for (int64_t c = 0; c < nk; ++c) {
+      const double* ec = e + c * kGroup;
+      vd sb{};
+      for (int v = 0; v < kVec; ++v) sb += load<L>(ec + v * L);
+      store(gb2 + c * L, load<L>(gb2 + c * L) + sb);
+      for (int64_t u = 0; u < nj; ++u) {
+        vd sw{};
+        for (int v = 0; v < kVec; ++v) sw += load<L>(ec + v * L) * load<L>(h + u * kGroup + v * L);
+        double* gw = gw2 + (c * nj + u) * L;
+        store(gw, load<L>(gw) + sw);
+      }
+    }
+    const T* xt = static_cast<const T*>(s.xt) + i0 * nd;
+    for (int64_t u = 0; u < nj; ++u) {
+      vd dz[kVec] = {};
+      for (int64_t c = 0; c < nk; ++c) {
+        const double w = s.w2[c * nj + u];
+        for (int v = 0; v < kVec; ++v) dz[v] += w * load<L>(e + c * kGroup + v * L);
+      }
+      vd sb{};
+      for (int v = 0; v < kVec; ++v) {
+        const int64_t o = u * kGroup + v * L;
+        dz[v] *= act_slope<A, L>(load<L>(z + o), load<L>(h + o));
+        sb += dz[v];
+      }
+      store(gb1 + u * L, load<L>(gb1 + u * L) + sb);
+      double* gu = gw1 + u * nd * L;
+      for (int64_t q = 0; q < nd; ++q) {
+        const T* xq = xt + q * kGroup;
+        vd t = dz[0] * load<L>(xq);
+        for (int v = 1; v < kVec; ++v) t += dz[v] * load<L>(xq + v * L);
+        store(gu + q * L, load<L>(gu + q * L) + t);
+      }
+    }
+  }
+  vd total = load<L>(gb2 + nk * L);
+  for (int v = 0; v < kVec; ++v) total += sse[v];
+  store(gb2 + nk * L, total);
+}
+
+// The hidden layer of every row into zs / hs, and the lanes of [H, 1]^T [H, 1, R] (upper part,
+// m = J + 1 rows of m + K columns) into acc.
+template <typename T, Activation A, int L>
+BOOSTHEAD_INLINE void hidden_body(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                  double* scratch) {
+  using vd = typename Lanes<L>::d;
+  constexpr int64_t kGroup = kGroupRows<L>;
+  constexpr int kVec = kGroup / L;
+  const int64_t m = s.j + 1, cols = m + s.k;
+  double* z = scratch;
+  double* h = z + s.j * kGroup;
+  double* row = h + s.j * kGroup;  // cols x kGroup
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t i0 = g * kGroup;
+    hidden_group<T, A, L>(s, i0, z, h);
+    for (int v = 0; v < kVec; ++v) {
+      const int64_t o = v * L;
+      const vd mask = load<L>(s.mask + i0 + o);
+      for (int64_t u = 0; u < s.j; ++u) store(row + u * kGroup + o, load<L>(h + u * kGroup + o) * mask);
+      store(row + s.j * kGroup + o, mask);
+      for (int64_t c = 0; c < s.k; ++c) {
+        store(row + (m + c) * kGroup + o, load<L>(s.rt + i0 * s.k + c * kGroup + o));
+      }
+    }
+    for (int64_t p = 0; p < m; ++p) {
+      for (int64_t q = p; q < cols; ++q) {
+        vd t{};
+        for (int v = 0; v < kVec; ++v) {
+          t += load<L>(row + p * kGroup + v * L) * load<L>(row + q * kGroup + v * L);
+        }
+        double* a = acc + (p * cols + q) * L;
+        store(a, load<L>(a) + t);
+      }
+    }
+  }
+}
+
+// Each kernel is built three times: for the baseline x86-64 the library targets, for AVX2 with
+// FMA and for AVX-512, chosen at run time from what the CPU has.
+enum class Isa { Baseline, Avx2, Avx512 };
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BOOSTHEAD_AVX2 __attribute__((target("avx2,fma")))
+#define BOOSTHEAD_AVX512 __attribute__((target("avx2,fma,avx512f,avx512dq")))
+Isa detected_isa() {
+  static const Isa isa = [] {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return Isa::Avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+    return Isa::Baseline;
+  }();
+  return isa;
+}
+#else
+#define BOOSTHEAD_AVX2
+#define BOOSTHEAD_AVX512
+Isa detected_isa() { return Isa::Baseline; }
+#endif
+
+// The instruction set the kernels use: what the CPU has, or less where the environment variable
+// BOOSTHEAD_CPU_ISA (baseline, avx2 or avx512) asks for less.
+Isa cpu_isa() {
+  Isa isa = detected_isa();
+  if (const char* want = std::getenv("BOOSTHEAD_CPU_ISA")) {
+    const std::string w(want);
+    if (w == "baseline") isa = Isa::Baseline;
+    if (w == "avx2" && isa == Isa::Avx512) isa = Isa::Avx2;
+  }
+  return isa;
+}
+
+using GroupKernel = void (*)(const Pass&, int64_t, int64_t, double*, double*);
+
+template <typename T, Activation A, bool Hidden, int L>
+BOOSTHEAD_INLINE void group_kernel(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                   double* scratch) {
+  if constexpr (Hidden) {
+    hidden_body<T, A, L>(s, g0, g1, acc, scratch);
+  } else {
+    objective_body<T, A, L>(s, g0, g1, acc, scratch);
+  }
+}
+template <typename T, Activation A, bool Hidden>
+void kernel_baseline(const Pass& s, int64_t g0, int64_t g1, double* acc, double* scratch) {
+  group_kernel<T, A, Hidden, 4>(s, g0, g1, acc, scratch);
+}
+template <typename T, Activation A, bool Hidden>
+BOOSTHEAD_AVX2 void kernel_avx2(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                double* scratch) {
+  group_kernel<T, A, Hidden, 4>(s, g0, g1, acc, scratch);
+}
+template <typename T, Activation A, bool Hidden>
+BOOSTHEAD_AVX512 void kernel_avx512(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                    double* scratch) {
+  group_kernel<T, A, Hidden, 8>(s, g0, g1, acc, scratch);
+}
+
+// The kernel for this CPU; `lanes` receives its accumulator width.
+template <typename T, Activation A, bool Hidden>
+GroupKernel pick_for(Isa isa, int& lanes) {
+  switch (isa) {
+    case Isa::Avx512: lanes = 8; return kernel_avx512<T, A, Hidden>;
+    case Isa::Avx2: lanes = 4; return kernel_avx2<T, A, Hidden>;
+    case Isa::Baseline: break;
+  }
+  lanes = 4;
+  return kernel_baseline<T, A, Hidden>;
+}
+
+template <typename T, bool Hidden>
+GroupKernel pick(Activation a, Isa isa, int& lanes) {
   switch (a) {
-    case Activation::Sigmoid: return 1.0 / (1.0 + std::exp(-z));
-    case Activation::Tanh: return std::tanh(z);
-    case Activation::Relu: return z > 0 ? z : 0.0;
+    case Activation::Sigmoid: return pick_for<T, Activation::Sigmoid, Hidden>(isa, lanes);
+    case Activation::Tanh: return pick_for<T, Activation::Tanh, Hidden>(isa, lanes);
+    case Activation::Relu: return pick_for<T, Activation::Relu, Hidden>(isa, lanes);
   }
-  return z;
+  return nullptr;
 }
-
-inline double act_slope(Activation a, double z, double h) {
-  switch (a) {
-    case Activation::Sigmoid: return h * (1.0 - h);
-    case Activation::Tanh: return 1.0 - h * h;
-    case Activation::Relu: return z > 0 ? 1.0 : 0.0;
-  }
-  return 1.0;
-}
-
-// Rows per task: small stages run on the calling thread, large ones split across threads.
-constexpr int64_t kGrain = 4096;
 
 template <typename T>
 class CpuEvaluator final : public StageEvaluator {
  public:
   CpuEvaluator(const torch::Tensor& x, const torch::Tensor& r, int64_t units,
                const StageProblem& problem, bool project)
-      : xt_(x.contiguous()),
-        rt_(r.to(x.scalar_type()).contiguous()),
-        x_(xt_.data_ptr<T>()),
-        r_(rt_.data_ptr<T>()),
-        n_(x.size(0)),
+      : n_(x.size(0)),
         d_(x.size(1)),
         j_(units),
         k_(r.size(1)),
+        isa_(cpu_isa()),
+        group_(isa_ == Isa::Avx512 ? kGroupRows<8> : kGroupRows<4>),
+        groups_((n_ + group_ - 1) / group_),
+        np_(groups_ * group_),
         act_(problem.activation()),
         l2_(problem.l2()),
         project_(project),
@@ -64,93 +405,45 @@ class CpuEvaluator final : public StageEvaluator {
         b1_(j_),
         w2_(k_ * j_),
         b2_(k_),
-        w2b2_(k_ * j_ + k_) {
-    if (project_) {
-      z_.resize(n_ * j_);
-      h_.resize(n_ * j_);
-    }
+        w2b2_(k_ * j_ + k_),
+        zs_(j_ * np_),
+        hs_(j_ * np_) {
+    // Transposed, zero-padded copies: one per stage, read hundreds of times.
+    xt_ = blocked<T>(x);
+    rt_ = blocked<double>(r);
+    mask_.assign(np_, 0.0);
+    std::fill(mask_.begin(), mask_.begin() + n_, 1.0);
     threads_ = std::max(1, at::get_num_threads());
+    objective_ = pick<T, false>(act_, isa_, lanes_);
+    hidden_ = pick<T, true>(act_, isa_, lanes_);
   }
 
   double evaluate(const std::vector<double>& theta, std::vector<double>* grad) override {
     load(theta);
     if (project_) solve_output_layer();
     const int64_t gsize = j_ * d_ + j_ + k_ * j_ + k_;  // full gradient, sse after it
-    acc_.assign(static_cast<size_t>(threads_) * (gsize + 1), 0.0);
-    const bool want_grad = grad != nullptr;
-    at::parallel_for(0, n_, kGrain, [&](int64_t begin, int64_t end) {
-      // Local copies and restrict pointers: stores into the accumulators must not force the
-      // compiler to reload the weights or the running sum on every row.
-      double* acc = acc_.data() + static_cast<size_t>(at::get_thread_num() % threads_) * (gsize + 1);
-      double* __restrict gw1 = acc;
-      double* __restrict gb1 = gw1 + j_ * d_;
-      double* __restrict gw2 = gb1 + j_;
-      double* __restrict gb2 = gw2 + k_ * j_;
-      const double* __restrict w2 = w2_.data();
-      const double* __restrict b1 = b1_.data();
-      const double* __restrict b2 = b2_.data();
-      const T* __restrict w1 = w1t_.data();
-      const T* __restrict rr = r_;
-      const double* __restrict zs = z_.data();
-      const double* __restrict hs = h_.data();
-      const int64_t nj = j_, nk = k_, nd = d_;
-      const Activation act = act_;
-      const bool project = project_;
-      double sse = 0.0;
-      std::vector<double> zv(nj), hv(nj), ev(nk);
-      double* __restrict z = zv.data();
-      double* __restrict h = hv.data();
-      double* __restrict e = ev.data();
-      for (int64_t i = begin; i < end; ++i) {
-        const T* __restrict xi = x_ + i * nd;
-        if (project) {
-          for (int64_t j = 0; j < nj; ++j) {
-            z[j] = zs[i * nj + j];
-            h[j] = hs[i * nj + j];
-          }
-        } else {
-          for (int64_t j = 0; j < nj; ++j) {
-            z[j] = b1[j] + dot(xi, w1 + j * nd, nd);
-            h[j] = act_value(act, z[j]);
-          }
-        }
-        for (int64_t k = 0; k < nk; ++k) {
-          double p = b2[k];
-          for (int64_t j = 0; j < nj; ++j) p += h[j] * w2[k * nj + j];
-          e[k] = p - static_cast<double>(rr[i * nk + k]);
-          sse += e[k] * e[k];
-        }
-        if (!want_grad) continue;
-        for (int64_t k = 0; k < nk; ++k) {
-          gb2[k] += e[k];
-          for (int64_t j = 0; j < nj; ++j) gw2[k * nj + j] += e[k] * h[j];
-        }
-        for (int64_t j = 0; j < nj; ++j) {
-          double dh = 0.0;
-          for (int64_t k = 0; k < nk; ++k) dh += e[k] * w2[k * nj + j];
-          const double dz = dh * act_slope(act, z[j], h[j]);
-          if (dz == 0.0) continue;
-          gb1[j] += dz;
-          double* __restrict g = gw1 + j * nd;
-          for (int64_t q = 0; q < nd; ++q) g[q] += dz * static_cast<double>(xi[q]);
-        }
-      }
-      acc[gsize] += sse;
-    });
-    for (int t = 1; t < threads_; ++t) {
-      const double* src = acc_.data() + static_cast<size_t>(t) * (gsize + 1);
-      for (int64_t q = 0; q <= gsize; ++q) acc_[q] += src[q];
+    Pass s = pass();
+    s.hidden_given = project_;
+    s.want_grad = grad != nullptr;
+    run(objective_, s, (gsize + 1) * lanes_, (2 * j_ + k_) * group_);
+    std::vector<double>& sum = sum_;
+    sum.resize(gsize + 1);
+    for (int64_t q = 0; q <= gsize; ++q) {
+      const double* a = acc_.data() + q * lanes_;
+      double t = 0.0;
+      for (int l = 0; l < lanes_; ++l) t += a[l];
+      sum[q] = t;
     }
     const double nk = static_cast<double>(n_ * k_);
     const double c = l2_ / static_cast<double>(n_);
     double penalty = 0.0;
     for (double w : w1_) penalty += w * w;
     for (double w : w2_) penalty += w * w;
-    const double f = 0.5 * acc_[gsize] / nk + 0.5 * c * penalty;
-    if (want_grad) {
+    const double f = 0.5 * sum[gsize] / nk + 0.5 * c * penalty;
+    if (grad != nullptr) {
       const int64_t p = project_ ? j_ * d_ + j_ : gsize;
       grad->resize(p);
-      for (int64_t q = 0; q < p; ++q) (*grad)[q] = acc_[q] / nk;
+      for (int64_t q = 0; q < p; ++q) (*grad)[q] = sum[q] / nk;
       for (int64_t q = 0; q < j_ * d_; ++q) (*grad)[q] += c * w1_[q];
       if (!project_) {
         for (int64_t q = 0; q < k_ * j_; ++q) (*grad)[j_ * d_ + j_ + q] += c * w2_[q];
@@ -170,10 +463,72 @@ class CpuEvaluator final : public StageEvaluator {
   }
 
  private:
+  // Rows padded to whole groups, each group's block stored column by column: groups x cols x
+  // group_, so a group's pass reads one contiguous block.
+  template <typename U>
+  std::vector<U> blocked(const torch::Tensor& a) const {
+    auto c = a.contiguous();
+    const int64_t cols = c.size(1);
+    std::vector<U> out(static_cast<size_t>(np_) * cols, U(0));
+    auto fill = [&](const auto* src) {
+      for (int64_t i = 0; i < n_; ++i) {
+        U* dst = out.data() + (i - i % group_) * cols + i % group_;
+        for (int64_t q = 0; q < cols; ++q) dst[q * group_] = static_cast<U>(src[i * cols + q]);
+      }
+    };
+    if (c.scalar_type() == torch::kFloat) {
+      fill(c.data_ptr<float>());
+    } else {
+      fill(c.to(torch::kDouble).data_ptr<double>());
+    }
+    return out;
+  }
+
+  Pass pass() {
+    Pass s;
+    s.xt = xt_.data();
+    s.rt = rt_.data();
+    s.mask = mask_.data();
+    s.zs = zs_.data();
+    s.hs = hs_.data();
+    s.w1 = w1_.data();
+    s.b1 = b1_.data();
+    s.w2 = w2_.data();
+    s.b2 = b2_.data();
+    s.np = np_;
+    s.d = d_;
+    s.j = j_;
+    s.k = k_;
+    s.hidden_given = false;
+    s.want_grad = false;
+    return s;
+  }
+
+  // Runs `kernel` over all row groups, summing the per-thread lane accumulators (`width`
+  // values each) into the first `width` values of acc_.
+  void run(GroupKernel kernel, const Pass& s, int64_t width, int64_t scratch) {
+    if (groups_ <= kGrainGroups || threads_ == 1) {
+      // One task: no thread pool round trip, which costs more than a small stage's pass.
+      acc_.assign(width, 0.0);
+      scratch_.resize(scratch);
+      kernel(s, 0, groups_, acc_.data(), scratch_.data());
+      return;
+    }
+    acc_.assign(static_cast<size_t>(threads_) * width, 0.0);
+    at::parallel_for(0, groups_, kGrainGroups, [&](int64_t g0, int64_t g1) {
+      double* acc = acc_.data() + static_cast<size_t>(at::get_thread_num() % threads_) * width;
+      std::vector<double> buf(scratch);
+      kernel(s, g0, g1, acc, buf.data());
+    });
+    for (int t = 1; t < threads_; ++t) {
+      const double* src = acc_.data() + static_cast<size_t>(t) * width;
+      for (int64_t q = 0; q < width; ++q) acc_[q] += src[q];
+    }
+  }
+
   void load(const std::vector<double>& theta) {
     std::copy(theta.begin(), theta.begin() + j_ * d_, w1_.begin());
     std::copy(theta.begin() + j_ * d_, theta.begin() + j_ * d_ + j_, b1_.begin());
-    w1t_.assign(w1_.begin(), w1_.end());
     if (!project_) {
       const auto o = theta.begin() + j_ * d_ + j_;
       std::copy(o, o + k_ * j_, w2_.begin());
@@ -184,54 +539,39 @@ class CpuEvaluator final : public StageEvaluator {
   // Hidden activations of every row, then the exact ridge solution for the output layer.
   void solve_output_layer() {
     const int64_t m = j_ + 1, cols = m + k_;
-    acc_.assign(static_cast<size_t>(threads_) * m * cols, 0.0);
-    at::parallel_for(0, n_, kGrain, [&](int64_t begin, int64_t end) {
-      double* a = acc_.data() + static_cast<size_t>(at::get_thread_num() % threads_) * m * cols;
-      std::vector<double> row(cols);
-      for (int64_t i = begin; i < end; ++i) {
-        const T* xi = x_ + i * d_;
-        for (int64_t j = 0; j < j_; ++j) {
-          const double z = b1_[j] + dot(xi, w1t_.data() + j * d_, d_);
-          z_[i * j_ + j] = z;
-          row[j] = h_[i * j_ + j] = act_value(act_, z);
-        }
-        row[j_] = 1.0;
-        for (int64_t k = 0; k < k_; ++k) row[m + k] = static_cast<double>(r_[i * k_ + k]);
-        for (int64_t p = 0; p < m; ++p) {
-          const double v = row[p];
-          double* out = a + p * cols;
-          for (int64_t q = p; q < cols; ++q) out[q] += v * row[q];
-        }
-      }
-    });
+    run(hidden_, pass(), m * cols * lanes_, (2 * j_ + cols) * group_);
     std::vector<double> normal(m * cols, 0.0);
-    for (int t = 0; t < threads_; ++t) {
-      const double* src = acc_.data() + static_cast<size_t>(t) * m * cols;
-      for (int64_t q = 0; q < m * cols; ++q) normal[q] += src[q];
-    }
     for (int64_t p = 0; p < m; ++p) {
-      for (int64_t q = 0; q < p; ++q) normal[p * cols + q] = normal[q * cols + p];
+      for (int64_t q = p; q < cols; ++q) {
+        const double* a = acc_.data() + (p * cols + q) * lanes_;
+        double t = 0.0;
+        for (int l = 0; l < lanes_; ++l) t += a[l];
+        normal[p * cols + q] = t;
+        if (q < m) normal[q * cols + p] = t;
+      }
     }
     std::vector<double> b;
     solve_output_ridge(normal, m, k_, l2_ * static_cast<double>(k_), b);
-    for (int64_t k = 0; k < k_; ++k) {
-      for (int64_t j = 0; j < j_; ++j) w2_[k * j_ + j] = b[j * k_ + k];
-      b2_[k] = b[j_ * k_ + k];
+    for (int64_t c = 0; c < k_; ++c) {
+      for (int64_t u = 0; u < j_; ++u) w2_[c * j_ + u] = b[u * k_ + c];
+      b2_[c] = b[j_ * k_ + c];
     }
     std::copy(w2_.begin(), w2_.end(), w2b2_.begin());
     std::copy(b2_.begin(), b2_.end(), w2b2_.begin() + k_ * j_);
   }
 
-  torch::Tensor xt_, rt_;
-  const T* x_;
-  const T* r_;
   int64_t n_, d_, j_, k_;
+  Isa isa_;
+  int64_t group_, groups_, np_;
   Activation act_;
   double l2_;
   bool project_;
   int threads_ = 1;
-  std::vector<double> w1_, b1_, w2_, b2_, w2b2_, acc_, z_, h_;
-  std::vector<T> w1t_;
+  int lanes_ = 4;
+  std::vector<T> xt_;
+  std::vector<double> rt_;
+  GroupKernel objective_ = nullptr, hidden_ = nullptr;
+  std::vector<double> mask_, w1_, b1_, w2_, b2_, w2b2_, acc_, zs_, hs_, scratch_, sum_;
 };
 
 }  // namespace
@@ -240,14 +580,13 @@ std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const
                                                    int64_t units, const StageProblem& problem,
                                                    bool project_output) {
   // Float32 sums lose the last digits the line search and the stopping rule look at; small
-  // stages are cheap to copy to float64, large ones stay in their own type.
+  // stages are cheap to copy to float64, large ones stay in their own type (the sums are
+  // float64 either way).
   constexpr int64_t kPromoteElements = int64_t{1} << 22;
   if (x.scalar_type() == torch::kDouble || x.numel() <= kPromoteElements) {
-    return std::make_unique<CpuEvaluator<double>>(x.to(torch::kDouble), r, units, problem,
-                                                  project_output);
+    return std::make_unique<CpuEvaluator<double>>(x, r, units, problem, project_output);
   }
-  return std::make_unique<CpuEvaluator<float>>(x.to(torch::kFloat), r, units, problem,
-                                               project_output);
+  return std::make_unique<CpuEvaluator<float>>(x, r, units, problem, project_output);
 }
 
 }  // namespace boosthead::detail

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 #include <torch/optim/lbfgs.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -175,13 +176,34 @@ class TorchEvaluator final : public detail::StageEvaluator {
   std::vector<double> host_w2_, host_w2b2_;
 };
 
+// Host loops for the common case of CPU float/double weights: a stage's weights are copied in
+// and out once per stage, and the equivalent tensor ops cost more than the small copies.
+bool host_floating(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.is_contiguous() &&
+         (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble);
+}
+
 std::vector<double> pack_params(const StageParams& p, bool project_output) {
-  std::vector<torch::Tensor> parts{p.w1.reshape(-1), p.b1.reshape(-1)};
+  std::vector<const torch::Tensor*> parts{&p.w1, &p.b1};
   if (!project_output) {
-    parts.push_back(p.w2.reshape(-1));
-    parts.push_back(p.b2.reshape(-1));
+    parts.push_back(&p.w2);
+    parts.push_back(&p.b2);
   }
-  auto flat = torch::cat(parts).to(torch::kCPU, torch::kDouble).contiguous();
+  if (std::all_of(parts.begin(), parts.end(),
+                  [](const torch::Tensor* t) { return host_floating(*t); })) {
+    std::vector<double> out;
+    for (const auto* t : parts) {
+      if (t->scalar_type() == torch::kFloat) {
+        out.insert(out.end(), t->data_ptr<float>(), t->data_ptr<float>() + t->numel());
+      } else {
+        out.insert(out.end(), t->data_ptr<double>(), t->data_ptr<double>() + t->numel());
+      }
+    }
+    return out;
+  }
+  std::vector<torch::Tensor> flat_parts;
+  for (const auto* t : parts) flat_parts.push_back(t->reshape(-1));
+  auto flat = torch::cat(flat_parts).to(torch::kCPU, torch::kDouble).contiguous();
   return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
 }
 
@@ -422,11 +444,17 @@ void write_params(const std::vector<double>& theta, const std::vector<double>* w
   torch::NoGradGuard no_grad;
   std::vector<double> all(theta);
   if (w2b2 != nullptr) all.insert(all.end(), w2b2->begin(), w2b2->end());
-  auto flat = torch::from_blob(all.data(), {static_cast<int64_t>(all.size())}, torch::kDouble);
   int64_t o = 0;
   for (torch::Tensor* t : {&p.w1, &p.b1, &p.w2, &p.b2}) {
-    t->copy_(flat.narrow(0, o, t->numel()).view(t->sizes()));
-    o += t->numel();
+    const int64_t n = t->numel();
+    if (host_floating(*t) && t->scalar_type() == torch::kFloat) {
+      std::copy(all.begin() + o, all.begin() + o + n, t->data_ptr<float>());
+    } else if (host_floating(*t)) {
+      std::copy(all.begin() + o, all.begin() + o + n, t->data_ptr<double>());
+    } else {
+      t->copy_(torch::from_blob(all.data() + o, {n}, torch::kDouble).view(t->sizes()));
+    }
+    o += n;
   }
 }
 

@@ -266,8 +266,9 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
       params = detail::glorot_init(rng, d, units, k, stage_act, opt);
       report = solver->fit(xs, rs, problem, params);
       h = params.forward(x, stage_act);
-      if (detail::all_finite(params.w1) && detail::all_finite(params.b1) && detail::all_finite(params.w2) &&
-          detail::all_finite(params.b2) && detail::all_finite(h)) {
+      if (detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
+          detail::all_finite(params.w2) && detail::all_finite(params.b2) &&
+          detail::all_finite(h)) {
         rho = loss->newton_step(f, y, h);
         break;
       }

@@ -1,6 +1,8 @@
 #include <boosthead/stage_solver.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "test_util.h"
 
 using namespace boosthead;
@@ -38,6 +40,69 @@ TEST(StageSolver, ObjectiveGradientMatchesAutograd) {
     EXPECT_TRUE(torch::allclose(g.w2, v[2].grad(), 1e-9, 1e-12)) << name;
     EXPECT_TRUE(torch::allclose(g.b2, v[3].grad(), 1e-9, 1e-12)) << name;
   }
+}
+
+// The CPU kernels come in builds for three instruction sets and process rows in groups of 16 or
+// 64 with zero padding; every build and every row count around a group boundary must give the
+// autograd objective and gradient.
+TEST(StageSolver, CpuKernelsMatchAutogradForEveryInstructionSetAndRowCount) {
+  const auto opt = torch::TensorOptions().dtype(torch::kDouble);
+  auto fit_varpro = [&] {
+    torch::manual_seed(3);
+    auto x = torch::randn({100, 4}, opt);
+    auto r = torch::tanh(x.narrow(1, 0, 2));
+    auto params = random_params(4, 2, 2, opt);
+    return make_stage_solver("varpro")->fit(x, r, StageProblem().max_iter(50), params).objective;
+  };
+  unsetenv("BOOSTHEAD_CPU_ISA");
+  const double reference = fit_varpro();
+  for (const char* isa : {"baseline", "avx2", "avx512"}) {
+    setenv("BOOSTHEAD_CPU_ISA", isa, 1);
+    for (int64_t n : {1, 15, 16, 17, 63, 64, 65, 130}) {
+      for (const auto& name : activation_names()) {
+        torch::manual_seed(n);
+        auto problem = StageProblem().activation(activation_from_name(name)).l2(0.1);
+        auto x = 2 * torch::randn({n, 7}, opt), r = torch::randn({n, 3}, opt);
+        auto p = random_params(7, 3, 3, opt);
+        StageParams g;
+        const double f = stage_objective(x, r, problem, p, &g);
+        std::vector<torch::Tensor> v{
+            p.w1.clone().requires_grad_(true), p.b1.clone().requires_grad_(true),
+            p.w2.clone().requires_grad_(true), p.b2.clone().requires_grad_(true)};
+        auto out = torch::addmm(
+            v[3], activate(problem.activation(), torch::addmm(v[1], x, v[0].t())), v[2].t());
+        auto obj = 0.5 * (out - r).pow(2).sum() / (n * 3.0) +
+                   0.5 * 0.1 / n * (v[0].pow(2).sum() + v[2].pow(2).sum());
+        obj.backward();
+        const std::string what = std::string(isa) + " " + name + " n=" + std::to_string(n);
+        EXPECT_NEAR(f, obj.item<double>(), 1e-12 * std::max(1.0, f)) << what;
+        EXPECT_TRUE(torch::allclose(g.w1, v[0].grad(), 1e-9, 1e-12)) << what;
+        EXPECT_TRUE(torch::allclose(g.b1, v[1].grad(), 1e-9, 1e-12)) << what;
+        EXPECT_TRUE(torch::allclose(g.w2, v[2].grad(), 1e-9, 1e-12)) << what;
+        EXPECT_TRUE(torch::allclose(g.b2, v[3].grad(), 1e-9, 1e-12)) << what;
+      }
+    }
+    // Variable projection runs the hidden-layer kernel as well: same fit on every build.
+    EXPECT_NEAR(fit_varpro(), reference, 1e-9) << isa;
+  }
+  unsetenv("BOOSTHEAD_CPU_ISA");
+}
+
+// Stages of more than 4M feature values are evaluated from float32 data (with float64 sums)
+// rather than copied to float64.
+TEST(StageSolver, LargeFloatStagesMatchTheirFloat64Evaluation) {
+  torch::manual_seed(4);
+  auto x = torch::randn({33000, 128}), r = torch::randn({33000, 2});
+  auto p = random_params(128, 2, 2, torch::kFloat);
+  StageParams g32, g64;
+  auto problem = StageProblem();
+  const double f32 = stage_objective(x, r, problem, p, &g32);
+  StageParams p64{p.w1.to(torch::kDouble), p.b1.to(torch::kDouble), p.w2.to(torch::kDouble),
+                  p.b2.to(torch::kDouble)};
+  const double f64 = stage_objective(x.to(torch::kDouble), r.to(torch::kDouble), problem, p64, &g64);
+  EXPECT_NEAR(f32, f64, 1e-9 * f64);
+  EXPECT_TRUE(torch::allclose(g32.w1.to(torch::kDouble), g64.w1, 1e-5, 1e-8));
+  EXPECT_TRUE(torch::allclose(g32.w2.to(torch::kDouble), g64.w2, 1e-5, 1e-8));
 }
 
 TEST(StageSolver, EverySolverFitsAStageAndTheyAgree) {

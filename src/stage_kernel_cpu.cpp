@@ -22,11 +22,11 @@ namespace {
 
 // Rows are processed in groups, one row per SIMD lane: each group's features are stored
 // transposed (d x rows), so the loops over a group's rows are vector instructions on L lanes
-// (4 with AVX2, 8 with AVX-512), several independent vectors at a time, with no horizontal
-// sums inside the row loop. Rows per group: 4 vectors with AVX2, 8 with AVX-512 (which has 32
+// (2 with SSE2, 4 with AVX2, 8 with AVX-512), several independent vectors at a time, with no
+// horizontal sums inside the row loop. Rows per group: 4 vectors, 8 with AVX-512 (which has 32
 // registers).
 template <int L>
-constexpr int64_t kGroupRows = L == 8 ? 64 : 16;
+constexpr int64_t kGroupRows = L == 8 ? 64 : 4 * L;
 // Groups per task: small stages run on the calling thread, large ones split across threads.
 constexpr int64_t kGrainGroups = 512;
 
@@ -36,6 +36,12 @@ constexpr int64_t kGrainGroups = 512;
 // the baseline build and to AVX2 or AVX-512 in the kernels built for those.
 template <int L>
 struct Lanes;
+template <>
+struct Lanes<2> {
+  using d = double __attribute__((vector_size(16)));
+  using f = float __attribute__((vector_size(8)));
+  using i = int64_t __attribute__((vector_size(16)));
+};
 template <>
 struct Lanes<4> {
   using d = double __attribute__((vector_size(32)));
@@ -350,7 +356,7 @@ BOOSTHEAD_INLINE void group_kernel(const Pass& s, int64_t g0, int64_t g1, double
 }
 template <typename T, Activation A, bool Hidden>
 void kernel_baseline(const Pass& s, int64_t g0, int64_t g1, double* acc, double* scratch) {
-  group_kernel<T, A, Hidden, 4>(s, g0, g1, acc, scratch);
+  group_kernel<T, A, Hidden, 2>(s, g0, g1, acc, scratch);
 }
 template <typename T, Activation A, bool Hidden>
 BOOSTHEAD_AVX2 void kernel_avx2(const Pass& s, int64_t g0, int64_t g1, double* acc,
@@ -371,7 +377,7 @@ GroupKernel pick_for(Isa isa, int& lanes) {
     case Isa::Avx2: lanes = 4; return kernel_avx2<T, A, Hidden>;
     case Isa::Baseline: break;
   }
-  lanes = 4;
+  lanes = 2;
   return kernel_baseline<T, A, Hidden>;
 }
 
@@ -395,7 +401,9 @@ class CpuEvaluator final : public StageEvaluator {
         j_(units),
         k_(r.size(1)),
         isa_(cpu_isa()),
-        group_(isa_ == Isa::Avx512 ? kGroupRows<8> : kGroupRows<4>),
+        group_(isa_ == Isa::Avx512 ? kGroupRows<8>
+               : isa_ == Isa::Avx2 ? kGroupRows<4>
+                                   : kGroupRows<2>),
         groups_((n_ + group_ - 1) / group_),
         np_(groups_ * group_),
         act_(problem.activation()),

@@ -74,6 +74,13 @@ BaselineTrainer::BaselineTrainer(BaselineOptions options) : options_(std::move(o
   activation_from_name(o.activation());
 }
 
+BaselineTrainer& BaselineTrainer::add_callback(EpochCallback callback) {
+  if (!callback)
+    throw std::invalid_argument("add_callback needs a callback, got an empty function");
+  callbacks_.push_back(std::move(callback));
+  return *this;
+}
+
 BaselineResult BaselineTrainer::fit(const torch::Tensor& features, const torch::Tensor& targets) {
   return run(features, targets, nullptr, nullptr);
 }
@@ -150,6 +157,9 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   double best_valid = INFINITY;
   int64_t best_epoch = 0, last_epoch = 0, since_best = 0;
   std::string reason = "completed";
+  // Seconds spent in epoch callbacks, left out of the fit's time.
+  double paused = 0.0;
+  auto elapsed = [&] { return detail::seconds_since(start) - paused; };
   for (int64_t epoch = 1; epoch <= o.epochs(); ++epoch) {
     if (full_batch) {
       optimizer->step([&] {
@@ -177,10 +187,11 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
       reason = "diverged";
       break;
     }
-    rec.seconds = detail::seconds_since(start);
+    rec.seconds = elapsed();
     result.history.push_back(rec);
     last = snapshot(net);
     last_epoch = epoch;
+    bool stop_early = false;
     if (has_valid) {
       if (*rec.valid_loss < best_valid) {
         best_valid = *rec.valid_loss;
@@ -188,9 +199,27 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
         best_epoch = epoch;
         since_best = 0;
       } else if (o.patience() > 0 && ++since_best >= o.patience()) {
-        reason = "early_stopping";
-        break;
+        stop_early = true;
       }
+    }
+    bool stop_callback = false;
+    if (!callbacks_.empty()) {
+      const auto pause_start = detail::Clock::now();
+      {
+        // The network of this epoch in the form of the result (a head built the same way gives
+        // the same scores as the returned one when this epoch is kept).
+        torch::NoGradGuard no_grad;
+        BoostedHead view(d, h, act, loss_name, f0);
+        view->append_stage(last, 1.0);
+        for (const auto& callback : callbacks_) {
+          if (!callback(result.history.back(), *view)) stop_callback = true;
+        }
+      }
+      paused += detail::seconds_since(pause_start);
+    }
+    if (stop_early || stop_callback) {
+      reason = stop_early ? "early_stopping" : "callback";
+      break;
     }
   }
 
@@ -203,7 +232,7 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   torch::NoGradGuard no_grad;
   result.head = BoostedHead(d, h, act, loss_name, f0);
   result.head->append_stage(final_params, 1.0);
-  result.fit_seconds = detail::seconds_since(start);
+  result.fit_seconds = elapsed();
   return result;
 }
 

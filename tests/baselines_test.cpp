@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "test_util.h"
 
@@ -146,6 +149,83 @@ TEST(Baselines, ExplicitValidationSetAndRecordsGrowInTime) {
     if (i > 0) EXPECT_GE(fit.history[i].seconds, fit.history[i - 1].seconds);
   }
   EXPECT_NEAR(mean_loss(*fit.head, v.x, v.y), *fit.history[fit.best_epoch - 1].valid_loss, 1e-5);
+}
+
+TEST(Baselines, EpochCallbackSeesEveryEpochsNetworkOutsideTheFitsTime) {
+  auto p = test::synthetic("multinomial", 300, 5, 3, 6);
+  auto split = split_indices(300, 0.2, 3, p.y);
+  const auto xt = p.x.index_select(0, split.first), yt = p.y.index_select(0, split.first);
+  constexpr double kSleep = 0.25;
+  std::vector<EpochRecord> seen;
+  std::vector<torch::Tensor> scores;
+  BaselineTrainer trainer(BaselineOptions()
+                              .method("adam")
+                              .hidden_units(16)
+                              .lr(0.01)
+                              .epochs(4)
+                              .valid_fraction(0.2)
+                              .patience(0)
+                              .seed(3));
+  trainer.add_callback([&](const EpochRecord& rec, const BoostedHeadImpl& head) {
+    seen.push_back(rec);
+    EXPECT_EQ(head.num_stages(), 1);
+    EXPECT_EQ(head.units_per_stage(), 16);
+    // The head is this epoch's network: its training loss is the one just recorded.
+    EXPECT_NEAR(mean_loss(head, xt, yt), rec.train_loss, 1e-5) << "epoch " << rec.epoch;
+    torch::NoGradGuard no_grad;
+    scores.push_back(head.forward(p.x).clone());
+    // Slow evaluation must not count towards the fit's time.
+    std::this_thread::sleep_for(std::chrono::duration<double>(kSleep));
+    return true;
+  });
+  auto fit = trainer.fit(p.x, p.y);
+  EXPECT_EQ(fit.stop_reason, "completed");
+  ASSERT_EQ(seen.size(), 4u);
+  ASSERT_EQ(fit.history.size(), 4u);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].epoch, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ(seen[i].train_loss, fit.history[i].train_loss);
+    EXPECT_EQ(seen[i].seconds, fit.history[i].seconds);
+    if (i > 0) {
+      EXPECT_LT(fit.history[i].seconds - fit.history[i - 1].seconds, kSleep);
+      EXPECT_FALSE(torch::equal(scores[i], scores[i - 1])) << "epoch " << i + 1;
+    }
+  }
+  EXPECT_LT(fit.fit_seconds, kSleep);
+  EXPECT_GE(fit.fit_seconds, fit.history.back().seconds);
+  // The kept epoch's scores as the callback saw them are the returned head's, to the bit.
+  torch::NoGradGuard no_grad;
+  ASSERT_GE(fit.best_epoch, 1);
+  EXPECT_TRUE(torch::equal(fit.head->forward(p.x), scores[fit.best_epoch - 1]));
+}
+
+TEST(Baselines, EpochCallbackCanStopTraining) {
+  auto p = test::synthetic("squared", 120, 3, 1, 8);
+  int64_t second_calls = 0;
+  torch::Tensor third;
+  BaselineTrainer trainer(
+      BaselineOptions().method("sgd").hidden_units(8).epochs(10).valid_fraction(0.0));
+  trainer
+      .add_callback([&](const EpochRecord& rec, const BoostedHeadImpl& head) {
+        if (rec.epoch == 3) {
+          torch::NoGradGuard no_grad;
+          third = head.forward(p.x).clone();
+        }
+        return rec.epoch < 3;
+      })
+      .add_callback([&](const EpochRecord&, const BoostedHeadImpl&) {
+        ++second_calls;
+        return true;
+      });
+  auto fit = trainer.fit(p.x, p.y);
+  EXPECT_EQ(fit.stop_reason, "callback");
+  EXPECT_EQ(fit.epochs_trained, 3);
+  EXPECT_EQ(fit.best_epoch, 3);
+  EXPECT_EQ(second_calls, 3);
+  torch::NoGradGuard no_grad;
+  ASSERT_TRUE(third.defined());
+  EXPECT_TRUE(torch::equal(fit.head->forward(p.x), third));
+  EXPECT_THROW(trainer.add_callback(EpochCallback()), std::invalid_argument);
 }
 
 TEST(Baselines, RejectsUnknownMethodsAndBadOptions) {

@@ -15,6 +15,7 @@
 #include <torch/arg.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,9 +72,17 @@ struct EpochRecord {
   double train_loss = 0.0;
   /// Mean validation loss after the epoch, when there is a validation set.
   std::optional<double> valid_loss;
-  /// Seconds since the fit began, at the end of this epoch.
+  /// Seconds since the fit began, at the end of this epoch (the time spent in epoch callbacks
+  /// not counted).
   double seconds = 0.0;
 };
+
+/// Called after every epoch with its record (already in the history) and a head holding the
+/// network as it is after that epoch (one stage of `hidden_units` units, the form the result
+/// has). Return false to stop training (stop reason "callback"). The time spent in callbacks,
+/// including building the head they see, is left out of every `seconds` and of fit_seconds, so
+/// a callback may score the network on held-out data without adding to the method's time.
+using EpochCallback = std::function<bool(const EpochRecord& record, const BoostedHeadImpl& head)>;
 
 /// The outcome of a baseline fit.
 struct BaselineResult {
@@ -86,10 +95,10 @@ struct BaselineResult {
   /// Epoch whose weights the head holds (the best validation epoch with keep_best, else the
   /// last finite one).
   int64_t best_epoch = 0;
-  /// Why training ended: "completed", "early_stopping" or "diverged" (a non-finite loss; the
-  /// head then holds the last finite weights).
+  /// Why training ended: "completed", "early_stopping", "callback" (an epoch callback returned
+  /// false) or "diverged" (a non-finite loss; the head then holds the last finite weights).
   std::string stop_reason;
-  /// Wall-clock seconds of the whole fit.
+  /// Wall-clock seconds of the whole fit, less the time spent in epoch callbacks.
   double fit_seconds = 0.0;
 };
 
@@ -99,6 +108,10 @@ class BaselineTrainer {
   /// Throws std::invalid_argument for an unknown method (listing the known ones) or an invalid
   /// option value.
   explicit BaselineTrainer(BaselineOptions options = {});
+
+  /// Adds a per-epoch callback, called in the order added (all of them every epoch, even after
+  /// one has returned false). Throws std::invalid_argument for an empty function.
+  BaselineTrainer& add_callback(EpochCallback callback);
 
   /// Fits on features (N x d) and targets: floating N or N x K for regression, integer labels N
   /// for classification. Splits off a validation set when valid_fraction > 0.
@@ -115,6 +128,7 @@ class BaselineTrainer {
                      const torch::Tensor* valid_features, const torch::Tensor* valid_targets);
 
   BaselineOptions options_;
+  std::vector<EpochCallback> callbacks_;
 };
 
 /// Names of the baseline methods: "adam", "lbfgs", "sgd".

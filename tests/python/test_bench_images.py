@@ -128,10 +128,37 @@ def test_anytime_curve_and_time_to_reach_adam(first):
         assert summary["stages_to_reference"] is None
 
 
+def test_baselines_test_accuracy_per_epoch_and_time_to_reach_adam(first):
+    stdout, report = first
+    runs = {r["method"]: r for r in report["runs"]}
+    reference = report["reference"]["metric"]
+    summaries = {m["method"]: m for m in report["methods"]}
+    for method in ["adam", "sgd", "lbfgs"]:
+        run = runs[method]
+        epochs = run["epoch_metrics"]
+        assert len(epochs) == run["trained"] == len(run["curve"]["seconds"])
+        # The head returned is the kept epoch's network, scored the same way.
+        assert epochs[run["kept"] - 1] == run["metric"]
+        reached = [e for e, v in enumerate(epochs, 1) if v >= reference]
+        summary = summaries[method]
+        assert "stages_to_reference" not in summary
+        if reached:
+            assert summary["epochs_to_reference"] == reached[0]
+            assert summary["seconds_to_reference"] == run["curve"]["seconds"][reached[0] - 1]
+            assert f"(epoch {reached[0]})" in stdout
+        else:
+            assert summary["epochs_to_reference"] is None
+            assert summary["seconds_to_reference"] is None
+    # Adam reaches its own final accuracy, at the latest at the epoch it kept.
+    assert 1 <= summaries["adam"]["epochs_to_reference"] <= runs["adam"]["kept"]
+    assert "epoch_metrics" not in runs["gbnn"]
+
+
 def test_markdown_table(first, files):
     md = (files / "bench.md").read_text()
     assert "240 training / 60 test images" in md
     assert "reaches adam's accuracy" in md
+    assert "(epoch " in md
     for method in ["gbnn", "adam", "sgd", "lbfgs"]:
         assert f"| {method} |" in md
 

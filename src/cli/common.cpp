@@ -3,7 +3,9 @@
 #include "common.h"
 
 #include <boosthead/data/encoder.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+#include <thread>
 
 namespace boosthead::cli {
 namespace {
@@ -192,6 +195,15 @@ std::string dtype_name(torch::ScalarType dtype) {
       return "float64";
     default:
       return c10::toString(dtype);
+  }
+}
+
+void set_threads(int threads) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    fn(n);
   }
 }
 

@@ -77,4 +77,9 @@ std::string metric_name(const std::string& task);
 /// The dtype's name as the command line spells it ("float32", "float64").
 std::string dtype_name(torch::ScalarType dtype);
 
+/// Sets LibTorch's intra-op threads from --threads (0: every core), and OpenBLAS's own thread
+/// pool to the same count when the process uses OpenBLAS: its pthread build otherwise keeps
+/// every core busy waiting between matrix products even with one LibTorch thread.
+void set_threads(int threads);
+
 }  // namespace boosthead::cli

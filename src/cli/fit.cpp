@@ -14,7 +14,6 @@
 #include <memory>
 #include <stdexcept>
 #include <optional>
-#include <thread>
 
 #include "common.h"
 #include "images.h"
@@ -169,9 +168,7 @@ void run_fit(const FitArgs& a) {
   if (a.threads < 0)
     throw std::invalid_argument(
         fmt::format("--threads must be 0 (all cores) or more, got {}", a.threads));
-  at::set_num_threads(a.threads > 0
-                          ? a.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  set_threads(a.threads);
 
   TrainerOptions options = a.trainer;
   if (!a.device.empty()) options.device(parse_device(a.device));

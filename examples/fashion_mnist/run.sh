@@ -7,7 +7,8 @@
 # Environment: BOOSTHEAD_BUILD_DIR (default <repo>/build), OUT_DIR (default
 # $BOOSTHEAD_BUILD_DIR/fashion_mnist), FASHION_MNIST_DIR, THREADS (2), the CNN's CNN_EPOCHS (2),
 # CNN_LR (1e-3) and CNN_SUBSET (0: all training images), and the head's STAGES, UNITS, SUBSAMPLE,
-# MAX_ITER, SHRINKAGE (default: the trainer's). Delete $OUT_DIR/backbone.pt to retrain the CNN.
+# MAX_ITER, SHRINKAGE, ACTIVATION, SOLVER (default: the trainer's). Delete $OUT_DIR/backbone.pt
+# to retrain the CNN.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -36,7 +37,8 @@ echo "== boosthead fit on the frozen features" >&2
   --images "$data/train-images-idx3-ubyte.gz" --labels "$data/train-labels-idx1-ubyte.gz" \
   --out "$out/pipeline.pt" --report "$out/fit.json" --feature-cache "$out/train_features.cache" \
   --stages "${STAGES:-100}" --units "${UNITS:-4}" --subsample "${SUBSAMPLE:-0.2}" \
-  --max-iter "${MAX_ITER:-100}" ${SHRINKAGE:+--shrinkage "$SHRINKAGE"} --threads "$threads"
+  --max-iter "${MAX_ITER:-100}" ${SHRINKAGE:+--shrinkage "$SHRINKAGE"} \
+  ${ACTIVATION:+--activation "$ACTIVATION"} ${SOLVER:+--solver "$SOLVER"} --threads "$threads"
 
 echo "== boosthead eval on the test images" >&2
 "$cli" eval --model "$out/pipeline.pt" --images "$data/t10k-images-idx3-ubyte.gz" \

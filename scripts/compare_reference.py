@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_gbnn as ref  # noqa: E402
@@ -47,7 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--activation", default="sigmoid")
     p.add_argument("--l2", type=float, default=1e-4)
     p.add_argument("--solver", default=None, help="boosthead stage solver (default: its own)")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="threads for both sides (boosthead's --threads, the reference's BLAS)")
     p.add_argument("--boosthead", default=os.path.join(
         os.environ.get("BOOSTHEAD_BUILD_DIR", os.path.join(ROOT, "build")), "boosthead"))
     p.add_argument("--json", help="write the per-fold figures here")
@@ -103,9 +105,11 @@ def main(argv=None):
             model = ref.GBNN(loss, args.stages, args.units, args.shrinkage, args.subsample,
                              args.max_iter, args.activation, args.l2,
                              np.random.RandomState(args.seed + fold - 1))
-            start = time.perf_counter()
-            model.fit(x_tr, y_all[tr])
-            ref_seconds = time.perf_counter() - start
+            # The reference's BLAS gets the same number of threads as boosthead.
+            with threadpool_limits(limits=args.threads):
+                start = time.perf_counter()
+                model.fit(x_tr, y_all[tr])
+                ref_seconds = time.perf_counter() - start
             f_te = model.decision(x_te)
             if task == "classification":
                 ref_value = float(np.mean(np.argmax(loss.probabilities(f_te), 1) == labels[te]))

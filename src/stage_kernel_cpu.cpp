@@ -40,19 +40,19 @@ template <>
 struct Lanes<2> {
   using d = double __attribute__((vector_size(16)));
   using f = float __attribute__((vector_size(8)));
-  using i = int64_t __attribute__((vector_size(16)));
+  using u = uint64_t __attribute__((vector_size(16)));
 };
 template <>
 struct Lanes<4> {
   using d = double __attribute__((vector_size(32)));
   using f = float __attribute__((vector_size(16)));
-  using i = int64_t __attribute__((vector_size(32)));
+  using u = uint64_t __attribute__((vector_size(32)));
 };
 template <>
 struct Lanes<8> {
   using d = double __attribute__((vector_size(64)));
   using f = float __attribute__((vector_size(32)));
-  using i = int64_t __attribute__((vector_size(64)));
+  using u = uint64_t __attribute__((vector_size(64)));
 };
 
 template <int L>
@@ -81,13 +81,13 @@ BOOSTHEAD_INLINE typename Lanes<L>::d splat(double s) {
 template <int L>
 BOOSTHEAD_INLINE typename Lanes<L>::d exp_lanes(typename Lanes<L>::d x) {
   using vd = typename Lanes<L>::d;
-  using vi = typename Lanes<L>::i;
+  using vu = typename Lanes<L>::u;  // unsigned: the shift below wraps by definition
   const vd hi = splat<L>(708.0), lo = splat<L>(-708.0);
   x = x > hi ? hi : x;
   x = x < lo ? lo : x;
   const vd shifter = splat<L>(6755399441055744.0);  // 1.5 * 2^52: rounds to an integer
   const vd kd = x * 1.4426950408889634 + shifter;
-  vi ki;
+  vu ki;
   std::memcpy(&ki, &kd, sizeof ki);
   const vd n = kd - shifter;
   const vd r = (x - n * 0.6931471805598903) - n * 5.497923018708371e-14;
@@ -104,7 +104,7 @@ BOOSTHEAD_INLINE typename Lanes<L>::d exp_lanes(typename Lanes<L>::d x) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;
-  const vi bits = (ki + 1023) << 52;
+  const vu bits = (ki + 1023) << 52;
   vd scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;

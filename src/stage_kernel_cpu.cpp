@@ -9,13 +9,8 @@
 #include "stage_evaluator.h"
 
 // The lane helpers below return vector types but are always inlined into one kernel built for
-// one instruction set; no vector value crosses a function boundary, so GCC's note that such
-// returns would change the ABI does not apply.
-#if defined(__clang__)
-#pragma clang diagnostic ignored "-Wpsabi"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
+// one instruction set; no vector value crosses a function boundary, so the compilers' notes that
+// such returns would change the ABI do not apply (CMakeLists.txt adds -Wno-psabi for this file).
 
 namespace boosthead::detail {
 namespace {

@@ -144,10 +144,10 @@ struct Pass {
   bool want_grad;
 };
 
-// The hidden layer of the group starting at row i0 into z and h (J x kGroup) and zs / hs.
+// The hidden layer of the group starting at row i0 into its block of zs / hs (J x kGroup).
 // kVec independent vectors per step keep several FMAs in flight.
 template <typename T, Activation A, int L>
-BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0, double* z, double* h) {
+BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0) {
   using vd = typename Lanes<L>::d;
   constexpr int64_t kGroup = kGroupRows<L>;
   constexpr int kVec = kGroup / L;
@@ -175,12 +175,9 @@ BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0, double* z, double*
     }
     for (int v = 0; v < kVec; ++v) zu[v] += za[v];
     for (int v = 0; v < kVec; ++v) {
-      const vd hu = act_value<A, L>(zu[v]);
-      const int64_t o = u * kGroup + v * L, os = i0 * s.j + o;
-      store(z + o, zu[v]);
-      store(h + o, hu);
-      store(s.zs + os, zu[v]);
-      store(s.hs + os, hu);
+      const int64_t o = i0 * s.j + u * kGroup + v * L;
+      store(s.zs + o, zu[v]);
+      store(s.hs + o, act_value<A, L>(zu[v]));
     }
   }
 }
@@ -197,23 +194,13 @@ BOOSTHEAD_INLINE void objective_body(const Pass& s, int64_t g0, int64_t g1, doub
   double* gb1 = gw1 + nj * nd * L;
   double* gw2 = gb1 + nj * L;
   double* gb2 = gw2 + nk * nj * L;
-  double* z = scratch;
-  double* h = z + nj * kGroup;
-  double* e = h + nj * kGroup;
+  double* e = scratch;
   vd sse[kVec] = {};
   for (int64_t g = g0; g < g1; ++g) {
     const int64_t i0 = g * kGroup;
-    if (s.hidden_given) {
-      for (int64_t u = 0; u < nj; ++u) {
-        for (int v = 0; v < kVec; ++v) {
-          const int64_t o = u * kGroup + v * L, os = i0 * nj + o;
-          store(z + o, load<L>(s.zs + os));
-          store(h + o, load<L>(s.hs + os));
-        }
-      }
-    } else {
-      hidden_group<T, A, L>(s, i0, z, h);
-    }
+    if (!s.hidden_given) hidden_group<T, A, L>(s, i0);
+    const double* z = s.zs + i0 * nj;
+    const double* h = s.hs + i0 * nj;
     for (int64_t c = 0; c < nk; ++c) {
       vd ec[kVec];
       for (int v = 0; v < kVec; ++v) ec[v] = s.b2[c] - load<L>(s.rt + i0 * nk + c * kGroup + v * L);
@@ -277,12 +264,11 @@ BOOSTHEAD_INLINE void hidden_body(const Pass& s, int64_t g0, int64_t g1, double*
   constexpr int64_t kGroup = kGroupRows<L>;
   constexpr int kVec = kGroup / L;
   const int64_t m = s.j + 1, cols = m + s.k;
-  double* z = scratch;
-  double* h = z + s.j * kGroup;
-  double* row = h + s.j * kGroup;  // cols x kGroup
+  double* row = scratch;  // cols x kGroup
   for (int64_t g = g0; g < g1; ++g) {
     const int64_t i0 = g * kGroup;
-    hidden_group<T, A, L>(s, i0, z, h);
+    hidden_group<T, A, L>(s, i0);
+    const double* h = s.hs + i0 * s.j;
     for (int v = 0; v < kVec; ++v) {
       const int64_t o = v * L;
       const vd mask = load<L>(s.mask + i0 + o);
@@ -428,7 +414,7 @@ class CpuEvaluator final : public StageEvaluator {
     Pass s = pass();
     s.hidden_given = project_;
     s.want_grad = grad != nullptr;
-    run(objective_, s, (gsize + 1) * lanes_, (2 * j_ + k_) * group_);
+    run(objective_, s, (gsize + 1) * lanes_, k_ * group_);
     std::vector<double>& sum = sum_;
     sum.resize(gsize + 1);
     for (int64_t q = 0; q <= gsize; ++q) {
@@ -542,7 +528,7 @@ class CpuEvaluator final : public StageEvaluator {
   // Hidden activations of every row, then the exact ridge solution for the output layer.
   void solve_output_layer() {
     const int64_t m = j_ + 1, cols = m + k_;
-    run(hidden_, pass(), m * cols * lanes_, (2 * j_ + cols) * group_);
+    run(hidden_, pass(), m * cols * lanes_, cols * group_);
     std::vector<double> normal(m * cols, 0.0);
     for (int64_t p = 0; p < m; ++p) {
       for (int64_t q = p; q < cols; ++q) {

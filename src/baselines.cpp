@@ -157,6 +157,13 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   double best_valid = INFINITY;
   int64_t best_epoch = 0, last_epoch = 0, since_best = 0;
   std::string reason = "completed";
+  // The network as the result holds it: one stage of h units with unit scale.
+  auto as_head = [&](const StageParams& params) {
+    torch::NoGradGuard no_grad;
+    BoostedHead head(d, h, act, loss_name, f0);
+    head->append_stage(params, 1.0);
+    return head;
+  };
   // Seconds spent in epoch callbacks, left out of the fit's time.
   double paused = 0.0;
   auto elapsed = [&] { return detail::seconds_since(start) - paused; };
@@ -205,15 +212,11 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
     bool stop_callback = false;
     if (!callbacks_.empty()) {
       const auto pause_start = detail::Clock::now();
-      {
-        // The network of this epoch in the form of the result (a head built the same way gives
-        // the same scores as the returned one when this epoch is kept).
-        torch::NoGradGuard no_grad;
-        BoostedHead view(d, h, act, loss_name, f0);
-        view->append_stage(last, 1.0);
-        for (const auto& callback : callbacks_) {
-          if (!callback(result.history.back(), *view)) stop_callback = true;
-        }
+      // The network of this epoch in the form of the result, so that a kept epoch's scores
+      // equal the returned head's.
+      const BoostedHead view = as_head(last);
+      for (const auto& callback : callbacks_) {
+        if (!callback(result.history.back(), *view)) stop_callback = true;
       }
       paused += detail::seconds_since(pause_start);
     }
@@ -229,9 +232,7 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   result.epochs_trained = static_cast<int64_t>(result.history.size());
   result.stop_reason = reason;
 
-  torch::NoGradGuard no_grad;
-  result.head = BoostedHead(d, h, act, loss_name, f0);
-  result.head->append_stage(final_params, 1.0);
+  result.head = as_head(final_params);
   result.fit_seconds = elapsed();
   return result;
 }

@@ -55,6 +55,16 @@ struct BenchArgs {
 // One curve of training (and validation) loss against wall time.
 struct Curve {
   std::vector<double> seconds, train_loss, valid_loss;
+
+  // From a trainer's history (StageRecord or EpochRecord: seconds, train_loss, valid_loss).
+  template <typename Record>
+  void append(const std::vector<Record>& history) {
+    for (const auto& r : history) {
+      seconds.push_back(r.seconds);
+      train_loss.push_back(r.train_loss);
+      if (r.valid_loss) valid_loss.push_back(*r.valid_loss);
+    }
+  }
 };
 
 struct Run {
@@ -247,11 +257,7 @@ Run run_method(const std::string& method, const MethodOptions& o, uint64_t seed,
     run.size = fit.stages_trained;
     run.kept = head->num_stages();
     run.stop_reason = fit.stop_reason;
-    for (const auto& r : fit.history) {
-      run.curve.seconds.push_back(r.seconds);
-      run.curve.train_loss.push_back(r.train_loss);
-      if (r.valid_loss) run.curve.valid_loss.push_back(*r.valid_loss);
-    }
+    run.curve.append(fit.history);
     torch::NoGradGuard no_grad;
     for (int64_t t = 1; t <= head->num_stages(); ++t)
       run.anytime.push_back(score_metric(head->loss(), head->forward(x_test, t), y_test));
@@ -270,11 +276,7 @@ Run run_method(const std::string& method, const MethodOptions& o, uint64_t seed,
     run.size = fit.epochs_trained;
     run.kept = fit.best_epoch;
     run.stop_reason = fit.stop_reason;
-    for (const auto& r : fit.history) {
-      run.curve.seconds.push_back(r.seconds);
-      run.curve.train_loss.push_back(r.train_loss);
-      if (r.valid_loss) run.curve.valid_loss.push_back(*r.valid_loss);
-    }
+    run.curve.append(fit.history);
   }
   torch::NoGradGuard no_grad;
   run.metric = score_metric(head->loss(), head->forward(x_test), y_test);

@@ -14,6 +14,28 @@ StageParams random_params(int64_t d, int64_t j, int64_t k, const torch::TensorOp
           0.5 * torch::randn({k, j}, opt), 0.1 * torch::randn({k}, opt)};
 }
 
+// stage_objective's value and gradient against autograd on the same weights.
+void expect_matches_autograd(const torch::Tensor& x, const torch::Tensor& r,
+                             const StageProblem& problem, const StageParams& p,
+                             const std::string& what) {
+  const double n = static_cast<double>(x.size(0)), k = static_cast<double>(r.size(1));
+  StageParams g;
+  const double f = stage_objective(x, r, problem, p, &g);
+  std::vector<torch::Tensor> v{
+      p.w1.clone().requires_grad_(true), p.b1.clone().requires_grad_(true),
+      p.w2.clone().requires_grad_(true), p.b2.clone().requires_grad_(true)};
+  auto out = torch::addmm(v[3], activate(problem.activation(), torch::addmm(v[1], x, v[0].t())),
+                          v[2].t());
+  auto obj = 0.5 * (out - r).pow(2).sum() / (n * k) +
+             0.5 * problem.l2() / n * (v[0].pow(2).sum() + v[2].pow(2).sum());
+  obj.backward();
+  EXPECT_NEAR(f, obj.item<double>(), 1e-12) << what;
+  EXPECT_TRUE(torch::allclose(g.w1, v[0].grad(), 1e-9, 1e-12)) << what;
+  EXPECT_TRUE(torch::allclose(g.b1, v[1].grad(), 1e-9, 1e-12)) << what;
+  EXPECT_TRUE(torch::allclose(g.w2, v[2].grad(), 1e-9, 1e-12)) << what;
+  EXPECT_TRUE(torch::allclose(g.b2, v[3].grad(), 1e-9, 1e-12)) << what;
+}
+
 }  // namespace
 
 TEST(StageSolver, ObjectiveGradientMatchesAutograd) {
@@ -22,23 +44,7 @@ TEST(StageSolver, ObjectiveGradientMatchesAutograd) {
   for (const auto& name : activation_names()) {
     auto problem = StageProblem().activation(activation_from_name(name)).l2(0.3);
     auto x = torch::randn({40, 5}, opt), r = torch::randn({40, 3}, opt);
-    auto p = random_params(5, 2, 3, opt);
-    StageParams g;
-    const double f = stage_objective(x, r, problem, p, &g);
-
-    std::vector<torch::Tensor> v{
-        p.w1.clone().requires_grad_(true), p.b1.clone().requires_grad_(true),
-        p.w2.clone().requires_grad_(true), p.b2.clone().requires_grad_(true)};
-    auto out = torch::addmm(v[3], activate(problem.activation(), torch::addmm(v[1], x, v[0].t())),
-                            v[2].t());
-    auto obj = 0.5 * (out - r).pow(2).sum() / (40.0 * 3) +
-               0.5 * 0.3 / 40 * (v[0].pow(2).sum() + v[2].pow(2).sum());
-    obj.backward();
-    EXPECT_NEAR(f, obj.item<double>(), 1e-12) << name;
-    EXPECT_TRUE(torch::allclose(g.w1, v[0].grad(), 1e-9, 1e-12)) << name;
-    EXPECT_TRUE(torch::allclose(g.b1, v[1].grad(), 1e-9, 1e-12)) << name;
-    EXPECT_TRUE(torch::allclose(g.w2, v[2].grad(), 1e-9, 1e-12)) << name;
-    EXPECT_TRUE(torch::allclose(g.b2, v[3].grad(), 1e-9, 1e-12)) << name;
+    expect_matches_autograd(x, r, problem, random_params(5, 2, 3, opt), name);
   }
 }
 
@@ -63,23 +69,8 @@ TEST(StageSolver, CpuKernelsMatchAutogradForEveryInstructionSetAndRowCount) {
         torch::manual_seed(n);
         auto problem = StageProblem().activation(activation_from_name(name)).l2(0.1);
         auto x = 2 * torch::randn({n, 7}, opt), r = torch::randn({n, 3}, opt);
-        auto p = random_params(7, 3, 3, opt);
-        StageParams g;
-        const double f = stage_objective(x, r, problem, p, &g);
-        std::vector<torch::Tensor> v{
-            p.w1.clone().requires_grad_(true), p.b1.clone().requires_grad_(true),
-            p.w2.clone().requires_grad_(true), p.b2.clone().requires_grad_(true)};
-        auto out = torch::addmm(
-            v[3], activate(problem.activation(), torch::addmm(v[1], x, v[0].t())), v[2].t());
-        auto obj = 0.5 * (out - r).pow(2).sum() / (n * 3.0) +
-                   0.5 * 0.1 / n * (v[0].pow(2).sum() + v[2].pow(2).sum());
-        obj.backward();
-        const std::string what = std::string(isa) + " " + name + " n=" + std::to_string(n);
-        EXPECT_NEAR(f, obj.item<double>(), 1e-12 * std::max(1.0, f)) << what;
-        EXPECT_TRUE(torch::allclose(g.w1, v[0].grad(), 1e-9, 1e-12)) << what;
-        EXPECT_TRUE(torch::allclose(g.b1, v[1].grad(), 1e-9, 1e-12)) << what;
-        EXPECT_TRUE(torch::allclose(g.w2, v[2].grad(), 1e-9, 1e-12)) << what;
-        EXPECT_TRUE(torch::allclose(g.b2, v[3].grad(), 1e-9, 1e-12)) << what;
+        expect_matches_autograd(x, r, problem, random_params(7, 3, 3, opt),
+                                std::string(isa) + " " + name + " n=" + std::to_string(n));
       }
     }
     // Variable projection runs the hidden-layer kernel as well: same fit on every build.

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     const double secs = now() - t0;
     const double per_eval = secs / std::max<int64_t>(1, rep.evaluations);
     std::printf(
-        "%-12s %4lld iterations %4lld evaluations  %8.3f ms/iteration  %8.3f ms/evaluation  "
+        "%-12s %4lld iterations %4lld evaluations  %8.4f ms/iteration  %8.4f ms/evaluation  "
         "evaluation/bound %.2f  objective %.6f\n",
         name.c_str(), static_cast<long long>(rep.iterations),
         static_cast<long long>(rep.evaluations), 1e3 * secs / std::max<int64_t>(1, rep.iterations),

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "stage_evaluator.h"
@@ -15,6 +16,25 @@
 namespace boosthead::detail {
 namespace {
 
+// Vector loads of 64 bytes split across two cache lines unless the data starts on a line.
+template <typename U>
+struct LineAligned {
+  using value_type = U;
+  LineAligned() = default;
+  template <typename V>
+  LineAligned(const LineAligned<V>&) {}
+  U* allocate(size_t n) {
+    return static_cast<U*>(::operator new(n * sizeof(U), std::align_val_t{64}));
+  }
+  void deallocate(U* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <typename V>
+  bool operator==(const LineAligned<V>&) const { return true; }
+  template <typename V>
+  bool operator!=(const LineAligned<V>&) const { return false; }
+};
+template <typename U>
+using AlignedVector = std::vector<U, LineAligned<U>>;
+
 // Rows are processed in groups, one row per SIMD lane: each group's features are stored
 // transposed (d x rows), so the loops over a group's rows are vector instructions on L lanes
 // (2 with SSE2, 4 with AVX2, 8 with AVX-512), several independent vectors at a time, with no
@@ -22,8 +42,9 @@ namespace {
 // registers).
 template <int L>
 constexpr int64_t kGroupRows = L == 8 ? 64 : 4 * L;
-// Groups per task: small stages run on the calling thread, large ones split across threads.
-constexpr int64_t kGrainGroups = 512;
+// Work per task (about rows x (d + K) x J): enough to pay for starting a parallel region (about
+// 1.5 us here), so small stages run on the calling thread.
+constexpr int64_t kTaskWork = int64_t{1} << 15;
 
 #define BOOSTHEAD_INLINE __attribute__((always_inline)) inline
 
@@ -139,7 +160,7 @@ struct Pass {
   const double* b1;    // J
   const double* w2;    // K x J
   const double* b2;    // K
-  int64_t np, d, j, k;
+  int64_t n, np, d, j, k;
   bool hidden_given;   // zs and hs already hold this theta's hidden layer
   bool want_grad;
 };
@@ -182,77 +203,107 @@ BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0) {
   }
 }
 
-// The objective's and gradient's sums over groups [g0, g1).
-template <typename T, Activation A, int L>
-BOOSTHEAD_INLINE void objective_body(const Pass& s, int64_t g0, int64_t g1, double* acc,
-                                     double* scratch) {
+// Sum of n vectors by pairs, for a short dependency chain.
+template <int N, typename V>
+BOOSTHEAD_INLINE V tree_sum(const V* a) {
+  if constexpr (N == 1) {
+    return a[0];
+  } else {
+    return tree_sum<N / 2>(a) + tree_sum<N - N / 2>(a + N / 2);
+  }
+}
+
+// The objective's and gradient's sums over groups [g0, g1). Each output's errors feed every sum
+// as soon as they are computed (nothing is re-read from scratch), and with one hidden unit the
+// hidden gradient stays in registers.
+template <typename T, Activation A, int L, bool OneUnit>
+BOOSTHEAD_INLINE void objective_groups(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                       double* scratch) {
   using vd = typename Lanes<L>::d;
   constexpr int64_t kGroup = kGroupRows<L>;
   constexpr int kVec = kGroup / L;
-  const int64_t nj = s.j, nk = s.k, nd = s.d;
+  const int64_t nj = OneUnit ? 1 : s.j, nk = s.k, nd = s.d;
   double* gw1 = acc;
   double* gb1 = gw1 + nj * nd * L;
   double* gw2 = gb1 + nj * L;
   double* gb2 = gw2 + nk * nj * L;
-  double* e = scratch;
+  double* dzs = scratch;  // J x kGroup
   vd sse[kVec] = {};
   for (int64_t g = g0; g < g1; ++g) {
     const int64_t i0 = g * kGroup;
     if (!s.hidden_given) hidden_group<T, A, L>(s, i0);
     const double* z = s.zs + i0 * nj;
     const double* h = s.hs + i0 * nj;
+    const bool padded = i0 + kGroup > s.n;
+    vd dz1[kVec] = {};  // OneUnit: the hidden gradient of the group's rows
     for (int64_t c = 0; c < nk; ++c) {
+      const double* rc = s.rt + i0 * nk + c * kGroup;
+      const double* w2c = s.w2 + c * nj;
       vd ec[kVec];
-      for (int v = 0; v < kVec; ++v) ec[v] = s.b2[c] - load<L>(s.rt + i0 * nk + c * kGroup + v * L);
+      for (int v = 0; v < kVec; ++v) ec[v] = s.b2[c] - load<L>(rc + v * L);
       for (int64_t u = 0; u < nj; ++u) {
-        const double w = s.w2[c * nj + u];
-        for (int v = 0; v < kVec; ++v) ec[v] += w * load<L>(h + u * kGroup + v * L);
+        for (int v = 0; v < kVec; ++v) ec[v] += w2c[u] * load<L>(h + u * kGroup + v * L);
       }
-      for (int v = 0; v < kVec; ++v) {
-        ec[v] *= load<L>(s.mask + i0 + v * L);
-        sse[v] += ec[v] * ec[v];
-        store(e + c * kGroup + v * L, ec[v]);
+      if (padded) {
+        for (int v = 0; v < kVec; ++v) ec[v] *= load<L>(s.mask + i0 + v * L);
+      }
+      for (int v = 0; v < kVec; ++v) sse[v] += ec[v] * ec[v];
+      if (!s.want_grad) continue;
+      store(gb2 + c * L, load<L>(gb2 + c * L) + tree_sum<kVec>(ec));
+      for (int64_t u = 0; u < nj; ++u) {
+        vd p[kVec];
+        for (int v = 0; v < kVec; ++v) p[v] = ec[v] * load<L>(h + u * kGroup + v * L);
+        double* gw = gw2 + (c * nj + u) * L;
+        store(gw, load<L>(gw) + tree_sum<kVec>(p));
+      }
+      if constexpr (OneUnit) {
+        for (int v = 0; v < kVec; ++v) dz1[v] += w2c[0] * ec[v];
+      } else {
+        for (int64_t u = 0; u < nj; ++u) {
+          double* du = dzs + u * kGroup;
+          for (int v = 0; v < kVec; ++v) {
+            const vd prev = c == 0 ? vd{} : load<L>(du + v * L);
+            store(du + v * L, prev + w2c[u] * ec[v]);
+          }
+        }
       }
     }
     if (!s.want_grad) continue;
-    for (int64_t c = 0; c < nk; ++c) {
-      const double* ec = e + c * kGroup;
-      vd sb{};
-      for (int v = 0; v < kVec; ++v) sb += load<L>(ec + v * L);
-      store(gb2 + c * L, load<L>(gb2 + c * L) + sb);
-      for (int64_t u = 0; u < nj; ++u) {
-        vd sw{};
-        for (int v = 0; v < kVec; ++v) sw += load<L>(ec + v * L) * load<L>(h + u * kGroup + v * L);
-        double* gw = gw2 + (c * nj + u) * L;
-        store(gw, load<L>(gw) + sw);
-      }
-    }
     const T* xt = static_cast<const T*>(s.xt) + i0 * nd;
     for (int64_t u = 0; u < nj; ++u) {
-      vd dz[kVec] = {};
-      for (int64_t c = 0; c < nk; ++c) {
-        const double w = s.w2[c * nj + u];
-        for (int v = 0; v < kVec; ++v) dz[v] += w * load<L>(e + c * kGroup + v * L);
-      }
-      vd sb{};
+      vd dz[kVec];
       for (int v = 0; v < kVec; ++v) {
         const int64_t o = u * kGroup + v * L;
-        dz[v] *= act_slope<A, L>(load<L>(z + o), load<L>(h + o));
-        sb += dz[v];
+        const vd d0 = OneUnit ? dz1[v] : load<L>(dzs + o);
+        dz[v] = d0 * act_slope<A, L>(load<L>(z + o), load<L>(h + o));
       }
-      store(gb1 + u * L, load<L>(gb1 + u * L) + sb);
+      store(gb1 + u * L, load<L>(gb1 + u * L) + tree_sum<kVec>(dz));
       double* gu = gw1 + u * nd * L;
       for (int64_t q = 0; q < nd; ++q) {
         const T* xq = xt + q * kGroup;
-        vd t = dz[0] * load<L>(xq);
-        for (int v = 1; v < kVec; ++v) t += dz[v] * load<L>(xq + v * L);
-        store(gu + q * L, load<L>(gu + q * L) + t);
+        // Two chains of products, for half the latency of one.
+        vd t0 = dz[0] * load<L>(xq), t1 = dz[1] * load<L>(xq + L);
+        for (int v = 2; v + 1 < kVec; v += 2) {
+          t0 += dz[v] * load<L>(xq + v * L);
+          t1 += dz[v + 1] * load<L>(xq + (v + 1) * L);
+        }
+        store(gu + q * L, load<L>(gu + q * L) + (t0 + t1));
       }
     }
   }
   vd total = load<L>(gb2 + nk * L);
   for (int v = 0; v < kVec; ++v) total += sse[v];
   store(gb2 + nk * L, total);
+}
+
+template <typename T, Activation A, int L>
+BOOSTHEAD_INLINE void objective_body(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                     double* scratch) {
+  if (s.j == 1) {
+    objective_groups<T, A, L, true>(s, g0, g1, acc, scratch);
+  } else {
+    objective_groups<T, A, L, false>(s, g0, g1, acc, scratch);
+  }
 }
 
 // The hidden layer of every row into zs / hs, and the lanes of [H, 1]^T [H, 1, R] (upper part,
@@ -414,7 +465,7 @@ class CpuEvaluator final : public StageEvaluator {
     Pass s = pass();
     s.hidden_given = project_;
     s.want_grad = grad != nullptr;
-    run(objective_, s, (gsize + 1) * lanes_, k_ * group_);
+    run(objective_, s, (gsize + 1) * lanes_, j_ * group_);
     std::vector<double>& sum = sum_;
     sum.resize(gsize + 1);
     for (int64_t q = 0; q <= gsize; ++q) {
@@ -455,10 +506,10 @@ class CpuEvaluator final : public StageEvaluator {
   // Rows padded to whole groups, each group's block stored column by column: groups x cols x
   // group_, so a group's pass reads one contiguous block.
   template <typename U>
-  std::vector<U> blocked(const torch::Tensor& a) const {
+  AlignedVector<U> blocked(const torch::Tensor& a) const {
     auto c = a.contiguous();
     const int64_t cols = c.size(1);
-    std::vector<U> out(static_cast<size_t>(np_) * cols, U(0));
+    AlignedVector<U> out(static_cast<size_t>(np_) * cols, U(0));
     auto fill = [&](const auto* src) {
       for (int64_t i = 0; i < n_; ++i) {
         U* dst = out.data() + (i - i % group_) * cols + i % group_;
@@ -484,6 +535,7 @@ class CpuEvaluator final : public StageEvaluator {
     s.b1 = b1_.data();
     s.w2 = w2_.data();
     s.b2 = b2_.data();
+    s.n = n_;
     s.np = np_;
     s.d = d_;
     s.j = j_;
@@ -496,7 +548,9 @@ class CpuEvaluator final : public StageEvaluator {
   // Runs `kernel` over all row groups, summing the per-thread lane accumulators (`width`
   // values each) into the first `width` values of acc_.
   void run(GroupKernel kernel, const Pass& s, int64_t width, int64_t scratch) {
-    if (groups_ <= kGrainGroups || threads_ == 1) {
+    const int64_t per_group = group_ * (d_ * j_ + k_ * j_ + 8 * j_ + k_);
+    const int64_t grain = std::max<int64_t>(1, (kTaskWork + per_group - 1) / per_group);
+    if (groups_ < 2 * grain || threads_ == 1) {
       // One task: no thread pool round trip, which costs more than a small stage's pass.
       acc_.assign(width, 0.0);
       scratch_.resize(scratch);
@@ -504,9 +558,9 @@ class CpuEvaluator final : public StageEvaluator {
       return;
     }
     acc_.assign(static_cast<size_t>(threads_) * width, 0.0);
-    at::parallel_for(0, groups_, kGrainGroups, [&](int64_t g0, int64_t g1) {
+    at::parallel_for(0, groups_, grain, [&](int64_t g0, int64_t g1) {
       double* acc = acc_.data() + static_cast<size_t>(at::get_thread_num() % threads_) * width;
-      std::vector<double> buf(scratch);
+      AlignedVector<double> buf(scratch);
       kernel(s, g0, g1, acc, buf.data());
     });
     for (int t = 1; t < threads_; ++t) {
@@ -557,13 +611,25 @@ class CpuEvaluator final : public StageEvaluator {
   bool project_;
   int threads_ = 1;
   int lanes_ = 4;
-  std::vector<T> xt_;
-  std::vector<double> rt_;
+  std::vector<double> w1_, b1_, w2_, b2_, w2b2_;
+  // Read with 64-byte vector loads: kept on cache-line boundaries.
+  AlignedVector<double> zs_, hs_;
+  AlignedVector<T> xt_;
+  AlignedVector<double> rt_, mask_, acc_, scratch_;
+  std::vector<double> sum_;
   GroupKernel objective_ = nullptr, hidden_ = nullptr;
-  std::vector<double> mask_, w1_, b1_, w2_, b2_, w2b2_, acc_, zs_, hs_, scratch_, sum_;
 };
 
 }  // namespace
+
+int kernel_threads_used(int64_t tasks) {
+  std::vector<int> seen(static_cast<size_t>(std::max(1, at::get_num_threads())), 0);
+  at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) {
+    const auto t = static_cast<size_t>(at::get_thread_num());
+    if (t < seen.size()) seen[t] = 1;
+  });
+  return static_cast<int>(std::count(seen.begin(), seen.end(), 1));
+}
 
 std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,
                                                    int64_t units, const StageProblem& problem,

@@ -1,8 +1,10 @@
 #include <boosthead/stage_solver.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
+#include "stage_evaluator.h"
 #include "test_util.h"
 
 using namespace boosthead;
@@ -69,14 +71,42 @@ TEST(StageSolver, CpuKernelsMatchAutogradForEveryInstructionSetAndRowCount) {
         torch::manual_seed(n);
         auto problem = StageProblem().activation(activation_from_name(name)).l2(0.1);
         auto x = 2 * torch::randn({n, 7}, opt), r = torch::randn({n, 3}, opt);
-        expect_matches_autograd(x, r, problem, random_params(7, 3, 3, opt),
-                                std::string(isa) + " " + name + " n=" + std::to_string(n));
+        // One hidden unit has its own code path.
+        for (int64_t j : {1, 3}) {
+          expect_matches_autograd(x, r, problem, random_params(7, j, 3, opt),
+                                  std::string(isa) + " " + name + " n=" + std::to_string(n) +
+                                      " j=" + std::to_string(j));
+        }
       }
     }
     // Variable projection runs the hidden-layer kernel as well: same fit on every build.
     EXPECT_NEAR(fit_varpro(), reference, 1e-9) << isa;
   }
   unsetenv("BOOSTHEAD_CPU_ISA");
+}
+
+// Large stages are split over threads (per-thread sums added afterwards); the split must neither
+// change the objective beyond rounding nor fall back to one thread unnoticed (ATen's inline
+// parallel_for runs serially in code compiled without OpenMP).
+TEST(StageSolver, CpuKernelsSplitLargeStagesOverThreads) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  EXPECT_EQ(boosthead::detail::kernel_threads_used(2), 2);
+  const auto opt = torch::TensorOptions().dtype(torch::kDouble);
+  torch::manual_seed(6);
+  auto x = torch::randn({5000, 9}, opt), r = torch::randn({5000, 4}, opt);
+  for (int64_t j : {1, 2}) {
+    auto p = random_params(9, j, 4, opt);
+    expect_matches_autograd(x, r, StageProblem(), p, "two threads j=" + std::to_string(j));
+    StageParams g2, g1;
+    const double f2 = stage_objective(x, r, StageProblem(), p, &g2);
+    at::set_num_threads(1);
+    const double f1 = stage_objective(x, r, StageProblem(), p, &g1);
+    at::set_num_threads(2);
+    EXPECT_NEAR(f2, f1, 1e-13 * f1);
+    EXPECT_TRUE(torch::allclose(g2.w1, g1.w1, 1e-11, 1e-14));
+  }
+  at::set_num_threads(before);
 }
 
 // Stages of more than 4M feature values are evaluated from float32 data (with float64 sums)

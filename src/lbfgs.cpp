@@ -7,10 +7,20 @@
 namespace boosthead::detail {
 namespace {
 
+// Four partial sums: a stage has few parameters, and one chain of dependent adds would make the
+// two-loop recursion cost as much as a small stage's evaluation.
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  const size_t n = a.size();
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; ++i) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
 }
 
 double max_abs(const std::vector<double>& a) {
@@ -30,7 +40,7 @@ LbfgsOutcome minimize_lbfgs(const ValueAndGradient& fg, std::vector<double>& x,
                             const LbfgsSettings& settings) {
   const size_t n = x.size();
   LbfgsOutcome out;
-  std::vector<double> g(n), d(n), x_new(n), g_new(n), alpha(settings.history);
+  std::vector<double> g(n), d(n), x_new(n), g_new(n), ps(n), py(n), alpha(settings.history);
   double f = fg(x, g);
   out.evaluations = 1;
   out.value = f;
@@ -86,17 +96,25 @@ LbfgsOutcome minimize_lbfgs(const ValueAndGradient& fg, std::vector<double>& x,
     if (!accepted) break;
     ++out.iterations;
 
-    Pair p{std::vector<double>(n), std::vector<double>(n), 0.0};
     for (size_t i = 0; i < n; ++i) {
-      p.s[i] = x_new[i] - x[i];
-      p.y[i] = g_new[i] - g[i];
+      ps[i] = x_new[i] - x[i];
+      py[i] = g_new[i] - g[i];
     }
-    const double sy = dot(p.s, p.y);
-    if (sy > 1e-12 * std::max(1.0, dot(p.y, p.y))) {
-      gamma = sy / dot(p.y, p.y);
+    const double sy = dot(ps, py);
+    if (sy > 1e-12 * std::max(1.0, dot(py, py))) {
+      gamma = sy / dot(py, py);
+      // The oldest pair's storage is reused once the history is full.
+      Pair p;
+      if (static_cast<int>(pairs.size()) == settings.history) {
+        p = std::move(pairs.front());
+        pairs.pop_front();
+      }
+      p.s.swap(ps);
+      p.y.swap(py);
       p.rho = 1.0 / sy;
-      if (static_cast<int>(pairs.size()) == settings.history) pairs.pop_front();
       pairs.push_back(std::move(p));
+      ps.resize(n);
+      py.resize(n);
     }
     const double f_old = f;
     x.swap(x_new);

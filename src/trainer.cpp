@@ -21,11 +21,38 @@ namespace boosthead {
 namespace {
 
 // Metric from prepared (N x K) targets: accuracy for classification, RMSE for regression.
+// Share of rows whose highest score is in the target's column (first maximum, as argmax).
+template <typename T>
+double argmax_agreement(const torch::Tensor& f, const torch::Tensor& y) {
+  const T* a = f.data_ptr<T>();
+  const T* b = y.data_ptr<T>();
+  const int64_t n = f.size(0), k = f.size(1);
+  int64_t hits = 0;
+  for (int64_t i = 0; i < n; ++i, a += k, b += k) {
+    int64_t fa = 0, ya = 0;
+    for (int64_t c = 1; c < k; ++c) {
+      if (a[c] > a[fa]) fa = c;
+      if (b[c] > b[ya]) ya = c;
+    }
+    hits += fa == ya;
+  }
+  return static_cast<double>(hits) / static_cast<double>(n);
+}
+
 double metric(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
   if (loss == "binary_logistic") {
     return ((f > 0).to(y.scalar_type()) == y).to(torch::kDouble).mean().item<double>();
   }
   if (loss == "multinomial") {
+    // LibTorch's argmax over a few columns costs about 0.1 ms per 4,000 rows on the CPU, every
+    // stage; a host loop is some twenty times faster.
+    const bool host = f.device().is_cpu() && f.scalar_type() == y.scalar_type() &&
+                      (f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble);
+    if (host && f.size(0) > 0) {
+      auto fc = f.contiguous(), yc = y.contiguous();
+      return f.scalar_type() == torch::kFloat ? argmax_agreement<float>(fc, yc)
+                                              : argmax_agreement<double>(fc, yc);
+    }
     return (f.argmax(1) == y.argmax(1)).to(torch::kDouble).mean().item<double>();
   }
   return std::sqrt((f - y).pow(2).mean().item<double>());
@@ -36,8 +63,14 @@ std::vector<int64_t> sample_without_replacement(int64_t n, int64_t k, std::mt199
   scratch.resize(n);
   for (int64_t i = 0; i < n; ++i) scratch[i] = i;
   for (int64_t i = 0; i < k; ++i) std::swap(scratch[i], scratch[i + rng() % (n - i)]);
-  std::vector<int64_t> out(scratch.begin(), scratch.begin() + k);
-  std::sort(out.begin(), out.end());
+  // The drawn rows in increasing order, without a sort: mark them, then read the marks.
+  std::vector<char> drawn(n, 0);
+  for (int64_t i = 0; i < k; ++i) drawn[scratch[i]] = 1;
+  std::vector<int64_t> out;
+  out.reserve(k);
+  for (int64_t i = 0; i < n; ++i) {
+    if (drawn[i]) out.push_back(i);
+  }
   return out;
 }
 

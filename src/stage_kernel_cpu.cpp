@@ -153,14 +153,14 @@ BOOSTHEAD_INLINE typename Lanes<L>::d act_slope(typename Lanes<L>::d z, typename
 struct Pass {
   const void* xt;      // features, groups x d x kGroup (T)
   const double* rt;    // residuals, groups x K x kGroup
-  const double* mask;  // np: 1 for real rows, 0 for padding
+  const double* mask;  // one per padded row: 1 for real rows, 0 for padding
   double* zs;          // pre-activations, groups x J x kGroup
   double* hs;          // activations, groups x J x kGroup
   const double* w1;    // J x d
   const double* b1;    // J
   const double* w2;    // K x J
   const double* b2;    // K
-  int64_t n, np, d, j, k;
+  int64_t n, d, j, k;
   bool hidden_given;   // zs and hs already hold this theta's hidden layer
   bool want_grad;
 };
@@ -536,7 +536,6 @@ class CpuEvaluator final : public StageEvaluator {
     s.w2 = w2_.data();
     s.b2 = b2_.data();
     s.n = n_;
-    s.np = np_;
     s.d = d_;
     s.j = j_;
     s.k = k_;

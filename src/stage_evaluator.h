@@ -25,10 +25,9 @@ std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const
                                                    int64_t units, const StageProblem& problem,
                                                    bool project_output);
 
-// Threads that a parallel region of the CPU kernels runs on with `tasks` tasks: at most
-// at::get_num_threads(), and 1 if the library was built without the OpenMP flag that ATen's
-// inline parallel_for needs.
-int kernel_threads_used(int64_t tasks);
+// Distinct threads that ran a part of one evaluation of the CPU kernel on this stage: at most
+// at::get_num_threads(), and 1 for stages too small to split.
+int kernel_threads_used(const torch::Tensor& x, const torch::Tensor& r, int64_t units);
 
 // Solves (A + ridge * D) B = C for the output layer, where `normal` holds [A | C] row-major with
 // A = [H, 1]^T [H, 1] (m x m) and C = [H, 1]^T R (m x k), and D masks the last (bias) row.

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "stage_evaluator.h"
 
@@ -161,6 +163,7 @@ struct Pass {
   const double* w2;    // K x J
   const double* b2;    // K
   int64_t n, d, j, k;
+  double w2w2, w2b2;   // with one unit: sum of w2^2 and of w2 b2
   bool hidden_given;   // zs and hs already hold this theta's hidden layer
   bool want_grad;
 };
@@ -235,7 +238,37 @@ BOOSTHEAD_INLINE void objective_groups(const Pass& s, int64_t g0, int64_t g1, do
     const double* z = s.zs + i0 * nj;
     const double* h = s.hs + i0 * nj;
     const bool padded = i0 + kGroup > s.n;
-    vd dz1[kVec] = {};  // OneUnit: the hidden gradient of the group's rows
+    vd dz1[kVec];  // OneUnit: the hidden gradient of the group's rows
+    if constexpr (OneUnit) {
+      // Sufficient statistics instead of per-output errors: sum h, sum h^2 and sum h r_c give
+      // the squared error and the output layer's gradient (CpuEvaluator::evaluate expands
+      // them), and the hidden gradient is h |w2|^2 + w2.b2 - R w2 row by row.
+      vd hv[kVec], rw[kVec], p[kVec];
+      for (int v = 0; v < kVec; ++v) {
+        hv[v] = load<L>(h + v * L);
+        if (padded) hv[v] *= load<L>(s.mask + i0 + v * L);
+        rw[v] = vd{};
+      }
+      for (int64_t c = 0; c < nk; ++c) {
+        const double* rc = s.rt + i0 * nk + c * kGroup;
+        const double w2c = s.w2[c];
+        for (int v = 0; v < kVec; ++v) {
+          const vd rv = load<L>(rc + v * L);
+          rw[v] += w2c * rv;
+          p[v] = hv[v] * rv;
+        }
+        store(gw2 + c * L, load<L>(gw2 + c * L) + tree_sum<kVec>(p));
+      }
+      double* stats = gb2 + (nk + 1) * L;
+      store(stats, load<L>(stats) + tree_sum<kVec>(hv));
+      for (int v = 0; v < kVec; ++v) p[v] = hv[v] * hv[v];
+      store(stats + L, load<L>(stats + L) + tree_sum<kVec>(p));
+      if (!s.want_grad) continue;
+      for (int v = 0; v < kVec; ++v) dz1[v] = hv[v] * s.w2w2 + (s.w2b2 - rw[v]);
+      if (padded) {
+        for (int v = 0; v < kVec; ++v) dz1[v] *= load<L>(s.mask + i0 + v * L);
+      }
+    } else {
     for (int64_t c = 0; c < nk; ++c) {
       const double* rc = s.rt + i0 * nk + c * kGroup;
       const double* w2c = s.w2 + c * nj;
@@ -256,17 +289,14 @@ BOOSTHEAD_INLINE void objective_groups(const Pass& s, int64_t g0, int64_t g1, do
         double* gw = gw2 + (c * nj + u) * L;
         store(gw, load<L>(gw) + tree_sum<kVec>(p));
       }
-      if constexpr (OneUnit) {
-        for (int v = 0; v < kVec; ++v) dz1[v] += w2c[0] * ec[v];
-      } else {
-        for (int64_t u = 0; u < nj; ++u) {
-          double* du = dzs + u * kGroup;
-          for (int v = 0; v < kVec; ++v) {
-            const vd prev = c == 0 ? vd{} : load<L>(du + v * L);
-            store(du + v * L, prev + w2c[u] * ec[v]);
-          }
+      for (int64_t u = 0; u < nj; ++u) {
+        double* du = dzs + u * kGroup;
+        for (int v = 0; v < kVec; ++v) {
+          const vd prev = c == 0 ? vd{} : load<L>(du + v * L);
+          store(du + v * L, prev + w2c[u] * ec[v]);
         }
       }
+    }
     }
     if (!s.want_grad) continue;
     const T* xt = static_cast<const T*>(s.xt) + i0 * nd;
@@ -451,6 +481,14 @@ class CpuEvaluator final : public StageEvaluator {
     // Transposed, zero-padded copies: one per stage, read hundreds of times.
     xt_ = blocked<T>(x);
     rt_ = blocked<double>(r);
+    rsum_.assign(k_, 0.0);
+    for (int64_t i = 0; i < np_; ++i) {
+      for (int64_t c = 0; c < k_; ++c) {
+        const double v = rt_[(i - i % group_) * k_ + c * group_ + i % group_];
+        rsum_[c] += v;
+        rr_ += v * v;
+      }
+    }
     mask_.assign(np_, 0.0);
     std::fill(mask_.begin(), mask_.begin() + n_, 1.0);
     threads_ = std::max(1, at::get_num_threads());
@@ -465,15 +503,18 @@ class CpuEvaluator final : public StageEvaluator {
     Pass s = pass();
     s.hidden_given = project_;
     s.want_grad = grad != nullptr;
-    run(objective_, s, (gsize + 1) * lanes_, j_ * group_);
-    std::vector<double>& sum = sum_;
-    sum.resize(gsize + 1);
-    for (int64_t q = 0; q <= gsize; ++q) {
-      const double* a = acc_.data() + q * lanes_;
-      double t = 0.0;
-      for (int l = 0; l < lanes_; ++l) t += a[l];
-      sum[q] = t;
+    if (j_ == 1) {
+      s.w2w2 = 0.0;
+      s.w2b2 = 0.0;
+      for (int64_t c = 0; c < k_; ++c) {
+        s.w2w2 += w2_[c] * w2_[c];
+        s.w2b2 += w2_[c] * b2_[c];
+      }
     }
+    // gradient, sse, and with one unit sum h and sum h^2
+    run(objective_, s, gsize + 3, j_ * group_);
+    std::vector<double>& sum = sum_;
+    if (j_ == 1) expand_one_unit(sum.data());
     const double nk = static_cast<double>(n_ * k_);
     const double c = l2_ / static_cast<double>(n_);
     double penalty = 0.0;
@@ -490,6 +531,32 @@ class CpuEvaluator final : public StageEvaluator {
       }
     }
     return f;
+  }
+
+  // With one unit the kernel leaves sum h r_c where the output gradient goes and sum h, sum h^2
+  // after the squared error; expands them into the squared error and the output gradient.
+  void expand_one_unit(double* sum) const {
+    const int64_t ow = d_ + 1, ob = ow + k_, os = ob + k_;
+    const double sh = sum[os + 1], shh = sum[os + 2], rows = static_cast<double>(n_);
+    double sse = rr_;
+    for (int64_t c = 0; c < k_; ++c) {
+      const double w = w2_[c], b = b2_[c], shr = sum[ow + c];
+      sse += w * (w * shh + 2.0 * (b * sh - shr)) + b * (rows * b - 2.0 * rsum_[c]);
+      sum[ow + c] = w * shh + b * sh - shr;
+      sum[ob + c] = w * sh + rows * b - rsum_[c];
+    }
+    sum[os] = sse;
+  }
+
+  // Distinct threads that ran a part of the last pass.
+  int threads_used() const {
+    std::vector<std::thread::id> ids;
+    for (const auto& r : ran_by_) {
+      if (r.id != std::thread::id() && std::find(ids.begin(), ids.end(), r.id) == ids.end()) {
+        ids.push_back(r.id);
+      }
+    }
+    return static_cast<int>(ids.size());
   }
 
   void finish(const std::vector<double>& theta, StageParams& params) override {
@@ -544,27 +611,44 @@ class CpuEvaluator final : public StageEvaluator {
     return s;
   }
 
-  // Runs `kernel` over all row groups, summing the per-thread lane accumulators (`width`
-  // values each) into the first `width` values of acc_.
-  void run(GroupKernel kernel, const Pass& s, int64_t width, int64_t scratch) {
+  // Runs `kernel` over all row groups and leaves in sum_ its `count` accumulators summed over
+  // lanes and threads. Each thread zeroes, fills and reduces its own block of acc_, so that
+  // only the reduced values cross between cores.
+  void run(GroupKernel kernel, const Pass& s, int64_t count, int64_t scratch) {
     const int64_t per_group = group_ * (d_ * j_ + k_ * j_ + 8 * j_ + k_);
     const int64_t grain = std::max<int64_t>(1, (kTaskWork + per_group - 1) / per_group);
-    if (groups_ < 2 * grain || threads_ == 1) {
-      // One task: no thread pool round trip, which costs more than a small stage's pass.
-      acc_.assign(width, 0.0);
-      scratch_.resize(scratch);
-      kernel(s, 0, groups_, acc_.data(), scratch_.data());
-      return;
+    const int parts = static_cast<int>(
+        std::max<int64_t>(1, std::min<int64_t>(threads_, groups_ / grain)));
+    const int64_t width = count * lanes_;
+    const int64_t stride = (width + count + 7) / 8 * 8;  // whole cache lines per thread
+    if (acc_.size() < static_cast<size_t>(parts * stride)) acc_.resize(parts * stride);
+    if (scratch_.size() < static_cast<size_t>(parts * scratch)) scratch_.resize(parts * scratch);
+    ran_by_.assign(static_cast<size_t>(parts), RanBy{});
+    auto body = [&](int t) {
+      if (t >= parts) return;
+      ran_by_[t].id = std::this_thread::get_id();
+      double* acc = acc_.data() + t * stride;
+      std::fill(acc, acc + width, 0.0);
+      kernel(s, groups_ * t / parts, groups_ * (t + 1) / parts, acc,
+             scratch_.data() + t * scratch);
+      for (int64_t q = 0; q < count; ++q) {
+        double v = 0.0;
+        for (int l = 0; l < lanes_; ++l) v += acc[q * lanes_ + l];
+        acc[width + q] = v;
+      }
+    };
+    if (parts == 1) {
+      // No parallel region: starting one costs more than a small stage's pass.
+      body(0);
+    } else {
+      at::parallel_for(0, parts, 1, [&](int64_t a, int64_t b) {
+        for (int64_t t = a; t < b; ++t) body(static_cast<int>(t));
+      });
     }
-    acc_.assign(static_cast<size_t>(threads_) * width, 0.0);
-    at::parallel_for(0, groups_, grain, [&](int64_t g0, int64_t g1) {
-      double* acc = acc_.data() + static_cast<size_t>(at::get_thread_num() % threads_) * width;
-      AlignedVector<double> buf(scratch);
-      kernel(s, g0, g1, acc, buf.data());
-    });
-    for (int t = 1; t < threads_; ++t) {
-      const double* src = acc_.data() + static_cast<size_t>(t) * width;
-      for (int64_t q = 0; q < width; ++q) acc_[q] += src[q];
+    sum_.assign(acc_.begin() + width, acc_.begin() + width + count);
+    for (int t = 1; t < parts; ++t) {
+      const double* src = acc_.data() + t * stride + width;
+      for (int64_t q = 0; q < count; ++q) sum_[q] += src[q];
     }
   }
 
@@ -581,15 +665,12 @@ class CpuEvaluator final : public StageEvaluator {
   // Hidden activations of every row, then the exact ridge solution for the output layer.
   void solve_output_layer() {
     const int64_t m = j_ + 1, cols = m + k_;
-    run(hidden_, pass(), m * cols * lanes_, cols * group_);
+    run(hidden_, pass(), m * cols, cols * group_);
     std::vector<double> normal(m * cols, 0.0);
     for (int64_t p = 0; p < m; ++p) {
       for (int64_t q = p; q < cols; ++q) {
-        const double* a = acc_.data() + (p * cols + q) * lanes_;
-        double t = 0.0;
-        for (int l = 0; l < lanes_; ++l) t += a[l];
-        normal[p * cols + q] = t;
-        if (q < m) normal[q * cols + p] = t;
+        normal[p * cols + q] = sum_[p * cols + q];
+        if (q < m) normal[q * cols + p] = sum_[p * cols + q];
       }
     }
     std::vector<double> b;
@@ -615,19 +696,23 @@ class CpuEvaluator final : public StageEvaluator {
   AlignedVector<double> zs_, hs_;
   AlignedVector<T> xt_;
   AlignedVector<double> rt_, mask_, acc_, scratch_;
-  std::vector<double> sum_;
+  std::vector<double> sum_, rsum_;
+  double rr_ = 0.0;  // sum of squared residuals
   GroupKernel objective_ = nullptr, hidden_ = nullptr;
+  // The thread that ran each part of the last pass, on separate lines.
+  struct alignas(64) RanBy {
+    std::thread::id id;
+  };
+  std::vector<RanBy> ran_by_;
 };
 
 }  // namespace
 
-int kernel_threads_used(int64_t tasks) {
-  std::vector<int> seen(static_cast<size_t>(std::max(1, at::get_num_threads())), 0);
-  at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) {
-    const auto t = static_cast<size_t>(at::get_thread_num());
-    if (t < seen.size()) seen[t] = 1;
-  });
-  return static_cast<int>(std::count(seen.begin(), seen.end(), 1));
+int kernel_threads_used(const torch::Tensor& x, const torch::Tensor& r, int64_t units) {
+  CpuEvaluator<double> ev(x, r, units, StageProblem(), /*project=*/false);
+  std::vector<double> theta(units * x.size(1) + units + r.size(1) * units + r.size(1), 0.1), g;
+  ev.evaluate(theta, &g);
+  return ev.threads_used();
 }
 
 std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,

@@ -71,12 +71,15 @@ TEST(StageSolver, CpuKernelsMatchAutogradForEveryInstructionSetAndRowCount) {
         torch::manual_seed(n);
         auto problem = StageProblem().activation(activation_from_name(name)).l2(0.1);
         auto x = 2 * torch::randn({n, 7}, opt), r = torch::randn({n, 3}, opt);
-        // One hidden unit has its own code path.
+        // One hidden unit has its own code path (sufficient statistics), one output too.
         for (int64_t j : {1, 3}) {
           expect_matches_autograd(x, r, problem, random_params(7, j, 3, opt),
                                   std::string(isa) + " " + name + " n=" + std::to_string(n) +
                                       " j=" + std::to_string(j));
         }
+        expect_matches_autograd(x, r.narrow(1, 0, 1).contiguous(), problem,
+                                random_params(7, 1, 1, opt),
+                                std::string(isa) + " " + name + " n=" + std::to_string(n) + " k=1");
       }
     }
     // Variable projection runs the hidden-layer kernel as well: same fit on every build.
@@ -85,16 +88,29 @@ TEST(StageSolver, CpuKernelsMatchAutogradForEveryInstructionSetAndRowCount) {
   unsetenv("BOOSTHEAD_CPU_ISA");
 }
 
+// With one hidden unit the squared error comes from sums of h, h^2 and h r, which cancel when the
+// stage reproduces its residuals almost exactly; the objective must stay accurate there too.
+TEST(StageSolver, OneUnitObjectiveStaysAccurateWhenTheStageFitsAlmostExactly) {
+  const auto opt = torch::TensorOptions().dtype(torch::kDouble);
+  torch::manual_seed(8);
+  auto x = torch::randn({3000, 6}, opt);
+  auto p = random_params(6, 1, 4, opt);
+  auto r = p.forward(x, Activation::Sigmoid) + 1e-6 * torch::randn({3000, 4}, opt);
+  const double f = stage_objective(x, r, StageProblem().l2(0.0), p, nullptr);
+  const double exact = 0.5 * (p.forward(x, Activation::Sigmoid) - r).pow(2).mean().item<double>();
+  EXPECT_NEAR(f, exact, 1e-3 * exact);
+}
+
 // Large stages are split over threads (per-thread sums added afterwards); the split must neither
-// change the objective beyond rounding nor fall back to one thread unnoticed (ATen's inline
-// parallel_for runs serially in code compiled without OpenMP).
+// change the objective beyond rounding nor fall back to one thread unnoticed.
 TEST(StageSolver, CpuKernelsSplitLargeStagesOverThreads) {
   const int before = at::get_num_threads();
   at::set_num_threads(2);
-  EXPECT_EQ(boosthead::detail::kernel_threads_used(2), 2);
   const auto opt = torch::TensorOptions().dtype(torch::kDouble);
   torch::manual_seed(6);
   auto x = torch::randn({5000, 9}, opt), r = torch::randn({5000, 4}, opt);
+  EXPECT_EQ(boosthead::detail::kernel_threads_used(x, r, 1), 2);
+  EXPECT_EQ(boosthead::detail::kernel_threads_used(x.narrow(0, 0, 100), r.narrow(0, 0, 100), 1), 1);
   for (int64_t j : {1, 2}) {
     auto p = random_params(9, j, 4, opt);
     expect_matches_autograd(x, r, StageProblem(), p, "two threads j=" + std::to_string(j));

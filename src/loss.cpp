@@ -15,6 +15,13 @@ void check_scores(const torch::Tensor& scores, const torch::Tensor& targets) {
               " do not match targets of shape ", targets.sizes());
 }
 
+void check_step_inputs(const torch::Tensor& h, const torch::Tensor& r, const torch::Tensor& y) {
+  TORCH_CHECK(h.sizes() == y.sizes(), "direction of shape ", h.sizes(),
+              " does not match targets of shape ", y.sizes());
+  TORCH_CHECK(r.sizes() == y.sizes(), "residuals of shape ", r.sizes(),
+              " do not match targets of shape ", y.sizes());
+}
+
 // Row-wise softmax and log-sum-exp from elementary ops: LibTorch's fused CPU kernels are several
 // times slower on the few columns a head has (about 4x for 1,000 x 4). amax, not max: max also
 // computes the indices, three times the cost on 4,000 x 6.
@@ -26,6 +33,101 @@ torch::Tensor softmax_rows(const torch::Tensor& f) {
 torch::Tensor logsumexp_rows(const torch::Tensor& f) {
   auto m = f.amax(1, /*keepdim=*/true);
   return (f - m).exp_().sum(1, /*keepdim=*/true).log_().add_(m).squeeze(1);
+}
+
+// Host loops for contiguous CPU float/double tensors: LibTorch's reductions over a row's few
+// columns cost tens of microseconds each on a few thousand rows, a loop over the same values a
+// few. exp stays one vectorised LibTorch op over the whole buffer.
+bool host_rows(std::initializer_list<const torch::Tensor*> ts) {
+  const auto type = (*ts.begin())->scalar_type();
+  for (const auto* t : ts) {
+    if (!t->device().is_cpu() || !t->is_contiguous() || t->scalar_type() != type ||
+        t->dim() != 2 || t->size(0) == 0) {
+      return false;
+    }
+  }
+  return type == torch::kFloat || type == torch::kDouble;
+}
+
+// exp(f - max of its row) into `shifted` (N x K); returns each row's max when `maxima` is set.
+template <typename T>
+void exp_shifted(const torch::Tensor& f, torch::Tensor& shifted, std::vector<double>* maxima) {
+  const int64_t n = f.size(0), k = f.size(1);
+  shifted = torch::empty_like(f);
+  const T* a = f.data_ptr<T>();
+  T* b = shifted.data_ptr<T>();
+  if (maxima) maxima->resize(n);
+  for (int64_t i = 0; i < n; ++i, a += k, b += k) {
+    T m = a[0];
+    for (int64_t c = 1; c < k; ++c) m = a[c] > m ? a[c] : m;
+    for (int64_t c = 0; c < k; ++c) b[c] = a[c] - m;
+    if (maxima) (*maxima)[i] = m;
+  }
+  shifted.exp_();
+}
+
+// Y - softmax(F), row by row.
+template <typename T>
+torch::Tensor softmax_residuals(const torch::Tensor& f, const torch::Tensor& y) {
+  torch::Tensor r;
+  exp_shifted<T>(f, r, nullptr);
+  const int64_t n = f.size(0), k = f.size(1);
+  T* b = r.data_ptr<T>();
+  const T* t = y.data_ptr<T>();
+  for (int64_t i = 0; i < n; ++i, b += k, t += k) {
+    T s = 0;
+    for (int64_t c = 0; c < k; ++c) s += b[c];
+    const T inv = T(1) / s;
+    for (int64_t c = 0; c < k; ++c) b[c] = t[c] - b[c] * inv;
+  }
+  return r;
+}
+
+// Mean over rows of logsumexp(F) - y.F, in double.
+template <typename T>
+double multinomial_value(const torch::Tensor& f, const torch::Tensor& y) {
+  torch::Tensor e;
+  std::vector<double> maxima;
+  exp_shifted<T>(f, e, &maxima);
+  const int64_t n = f.size(0), k = f.size(1);
+  auto sums = torch::empty({n}, torch::kDouble);
+  double* s = sums.data_ptr<double>();
+  const T* b = e.data_ptr<T>();
+  const T* a = f.data_ptr<T>();
+  const T* t = y.data_ptr<T>();
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i, a += k, b += k, t += k) {
+    double row = 0.0, yf = 0.0;
+    for (int64_t c = 0; c < k; ++c) {
+      row += b[c];
+      yf += static_cast<double>(t[c]) * a[c];
+    }
+    s[i] = row;
+    total += maxima[i] - yf;
+  }
+  return (total + sums.log_().sum().item<double>()) / static_cast<double>(n);
+}
+
+// sum(r h) / sum_i (h_i^T diag(p_i) h_i - (p_i^T h_i)^2) with p = y - r.
+template <typename T>
+std::pair<double, double> multinomial_newton_sums(const torch::Tensor& y, const torch::Tensor& r,
+                                                  const torch::Tensor& h) {
+  const int64_t n = y.size(0), k = y.size(1);
+  const T* t = y.data_ptr<T>();
+  const T* q = r.data_ptr<T>();
+  const T* d = h.data_ptr<T>();
+  double num = 0.0, den = 0.0;
+  for (int64_t i = 0; i < n; ++i, t += k, q += k, d += k) {
+    double ph = 0.0, phh = 0.0;
+    for (int64_t c = 0; c < k; ++c) {
+      const double p = static_cast<double>(t[c]) - q[c];
+      num += static_cast<double>(q[c]) * d[c];
+      ph += p * d[c];
+      phh += p * d[c] * d[c];
+    }
+    den += phh - ph * ph;
+  }
+  return {num, den};
 }
 
 double safe_ratio(double num, double den) {
@@ -81,7 +183,12 @@ class SquaredLoss final : public Loss {
   double newton_step(const torch::Tensor& f, const torch::Tensor& y,
                      const torch::Tensor& h) const override {
     check_scores(f, y);
-    auto r = y - f;
+    return newton_step(f, y, h, y - f);
+  }
+  double newton_step(const torch::Tensor& f, const torch::Tensor& y, const torch::Tensor& h,
+                     const torch::Tensor& r) const override {
+    check_scores(f, y);
+    check_step_inputs(h, r, y);
     return safe_ratio((r * h).sum().item<double>(), (h * h).sum().item<double>());
   }
   torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
@@ -124,8 +231,14 @@ class BinaryLogisticLoss final : public Loss {
   double newton_step(const torch::Tensor& f, const torch::Tensor& y,
                      const torch::Tensor& h) const override {
     check_scores(f, y);
-    auto p = torch::sigmoid(f);
-    auto num = ((y - p) * h).sum().item<double>();
+    return newton_step(f, y, h, y - torch::sigmoid(f));
+  }
+  double newton_step(const torch::Tensor& f, const torch::Tensor& y, const torch::Tensor& h,
+                     const torch::Tensor& r) const override {
+    check_scores(f, y);
+    check_step_inputs(h, r, y);
+    auto p = y - r;
+    auto num = (r * h).sum().item<double>();
     auto den = (p * (1 - p) * h * h).sum().item<double>();
     return safe_ratio(num, den);
   }
@@ -164,13 +277,29 @@ class MultinomialLoss final : public Loss {
   }
   torch::Tensor pseudo_residuals(const torch::Tensor& f, const torch::Tensor& y) const override {
     check_scores(f, y);
+    if (host_rows({&f, &y})) {
+      return f.scalar_type() == torch::kFloat ? softmax_residuals<float>(f, y)
+                                              : softmax_residuals<double>(f, y);
+    }
     return y - softmax_rows(f);
   }
   double newton_step(const torch::Tensor& f, const torch::Tensor& y,
                      const torch::Tensor& h) const override {
     check_scores(f, y);
-    auto p = softmax_rows(f);
-    auto num = ((y - p) * h).sum().item<double>();
+    return newton_step(f, y, h, pseudo_residuals(f, y));
+  }
+  double newton_step(const torch::Tensor& f, const torch::Tensor& y, const torch::Tensor& h,
+                     const torch::Tensor& r) const override {
+    check_scores(f, y);
+    check_step_inputs(h, r, y);
+    if (host_rows({&y, &r, &h})) {
+      const auto sums = y.scalar_type() == torch::kFloat
+                            ? multinomial_newton_sums<float>(y, r, h)
+                            : multinomial_newton_sums<double>(y, r, h);
+      return safe_ratio(sums.first, sums.second);
+    }
+    auto p = y - r;
+    auto num = (r * h).sum().item<double>();
     auto ph = p * h;
     auto den = (ph * h).sum().item<double>() - ph.sum(1).pow(2).sum().item<double>();
     return safe_ratio(num, den);
@@ -178,6 +307,14 @@ class MultinomialLoss final : public Loss {
   torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
     check_scores(f, y);
     return logsumexp_rows(f) - (y * f).sum(1);
+  }
+  double value(const torch::Tensor& f, const torch::Tensor& y) const override {
+    check_scores(f, y);
+    if (!f.requires_grad() && host_rows({&f, &y})) {
+      return f.scalar_type() == torch::kFloat ? multinomial_value<float>(f, y)
+                                              : multinomial_value<double>(f, y);
+    }
+    return Loss::value(f, y);
   }
   torch::Tensor link(const torch::Tensor& f) const override { return softmax_rows(f); }
 };
@@ -200,6 +337,11 @@ Registry& registry() {
 
 double Loss::value(const torch::Tensor& scores, const torch::Tensor& targets) const {
   return row_loss(scores, targets).mean().item<double>();
+}
+
+double Loss::newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
+                         const torch::Tensor& direction, const torch::Tensor&) const {
+  return newton_step(scores, targets, direction);
 }
 
 void register_loss(const std::string& name, LossFactory factory) {

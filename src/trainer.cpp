@@ -302,7 +302,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
       if (detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
           detail::all_finite(params.w2) && detail::all_finite(params.b2) &&
           detail::all_finite(h)) {
-        rho = loss->newton_step(f, y, h);
+        rho = loss->newton_step(f, y, h, r);
         break;
       }
     }

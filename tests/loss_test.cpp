@@ -126,3 +126,52 @@ TEST(Loss, CustomLossCanBeRegistered) {
   register_loss("my_squared", [] { return make_loss("squared"); });
   EXPECT_EQ(make_loss("my_squared")->name(), "squared");
 }
+
+// On contiguous CPU float/double tensors the multinomial loss runs host loops; they must give
+// what the tensor formulas give (and what a non-contiguous view, which takes the tensor path,
+// gives).
+TEST(Loss, MultinomialHostLoopsMatchTensorFormulas) {
+  auto loss = make_loss("multinomial");
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    const double tol = dtype == torch::kFloat ? 1e-5 : 1e-12;
+    torch::manual_seed(5);
+    auto f = 3 * torch::randn({257, 6}, dtype);
+    auto y = loss->prepare_targets(torch::randint(0, 6, {257}, torch::kLong), 6, dtype);
+    auto h = torch::randn({257, 6}, dtype);
+    auto p = torch::softmax(f.to(torch::kDouble), 1);
+    auto yd = y.to(torch::kDouble), hd = h.to(torch::kDouble);
+
+    auto r = loss->pseudo_residuals(f, y);
+    EXPECT_TRUE(torch::allclose(r.to(torch::kDouble), yd - p, tol, tol)) << dtype;
+    auto f_view = f.t().contiguous().t();  // same values, not contiguous
+    EXPECT_TRUE(torch::allclose(loss->pseudo_residuals(f_view, y), r, tol, tol)) << dtype;
+
+    const double value =
+        (torch::logsumexp(f.to(torch::kDouble), 1) - (yd * f.to(torch::kDouble)).sum(1))
+            .mean()
+            .item<double>();
+    EXPECT_NEAR(loss->value(f, y), value, tol * std::abs(value)) << dtype;
+    EXPECT_NEAR(loss->value(f_view, y), value, tol * std::abs(value)) << dtype;
+
+    auto ph = p * hd;
+    const double rho = ((yd - p) * hd).sum().item<double>() /
+                       ((ph * hd).sum().item<double>() - ph.sum(1).pow(2).sum().item<double>());
+    EXPECT_NEAR(loss->newton_step(f, y, h, r), rho, 1e2 * tol * std::abs(rho)) << dtype;
+    EXPECT_NEAR(loss->newton_step(f, y, h), rho, 1e2 * tol * std::abs(rho)) << dtype;
+    EXPECT_NEAR(loss->newton_step(f_view, y, h, r.t().contiguous().t()), rho,
+                1e2 * tol * std::abs(rho))
+        << dtype;
+  }
+}
+
+TEST(Loss, NewtonStepRejectsMismatchedDirectionOrResiduals) {
+  for (const auto& c : kCases) {
+    auto loss = make_loss(c.loss);
+    auto y = targets_for(*loss, 20, c.k);
+    auto f = torch::zeros({20, c.k}, torch::kDouble);
+    auto r = loss->pseudo_residuals(f, y);
+    EXPECT_THROW(loss->newton_step(f, y, torch::ones({19, c.k}, torch::kDouble), r), c10::Error)
+        << c.loss;
+    EXPECT_THROW(loss->newton_step(f, y, r, r.narrow(0, 0, 19)), c10::Error) << c.loss;
+  }
+}

@@ -42,11 +42,16 @@ class Loss {
   /// rho = sum(r * h) / sum(h^T H h), with H the per-row Hessian of the loss at F.
   virtual double newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
                              const torch::Tensor& direction) const = 0;
+  /// The same Newton step given the pseudo-residuals at these scores, which the built-in losses
+  /// use instead of recomputing them. By default calls the three-argument form.
+  virtual double newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
+                             const torch::Tensor& direction,
+                             const torch::Tensor& residuals) const;
   /// The loss of each row (N), differentiable with autograd.
   virtual torch::Tensor row_loss(const torch::Tensor& scores,
                                  const torch::Tensor& targets) const = 0;
-  /// The mean loss over rows.
-  double value(const torch::Tensor& scores, const torch::Tensor& targets) const;
+  /// The mean loss over rows (not differentiable). By default the mean of row_loss.
+  virtual double value(const torch::Tensor& scores, const torch::Tensor& targets) const;
   /// Maps scores to outputs: identity, sigmoid (N x 1) or softmax (N x K).
   virtual torch::Tensor link(const torch::Tensor& scores) const = 0;
 };

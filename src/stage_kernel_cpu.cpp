@@ -611,14 +611,21 @@ class CpuEvaluator final : public StageEvaluator {
     // Transposed, zero-padded copies: one per stage, read hundreds of times.
     xt_ = blocked<T>(x);
     rt_ = blocked<double>(r);
+    // Column sums and the total square of the residuals (padding rows are zero).
     rsum_.assign(k_, 0.0);
-    for (int64_t i = 0; i < np_; ++i) {
+    double rr = 0.0;
+    for (int64_t g = 0; g < groups_; ++g) {
       for (int64_t c = 0; c < k_; ++c) {
-        const double v = rt_[(i - i % group_) * k_ + c * group_ + i % group_];
-        rsum_[c] += v;
-        rr_ += v * v;
+        const double* v = rt_.data() + (g * k_ + c) * group_;
+        double sum = 0.0;
+        for (int64_t l = 0; l < group_; ++l) {
+          sum += v[l];
+          rr += v[l] * v[l];
+        }
+        rsum_[c] += sum;
       }
     }
+    rr_ = rr;
     mask_.assign(np_, 0.0);
     std::fill(mask_.begin(), mask_.begin() + n_, 1.0);
     threads_ = std::max(1, at::get_num_threads());
@@ -708,9 +715,13 @@ class CpuEvaluator final : public StageEvaluator {
     const int64_t cols = c.size(1);
     AlignedVector<U> out(static_cast<size_t>(np_) * cols, U(0));
     auto fill = [&](const auto* src) {
-      for (int64_t i = 0; i < n_; ++i) {
-        U* dst = out.data() + (i - i % group_) * cols + i % group_;
-        for (int64_t q = 0; q < cols; ++q) dst[q * group_] = static_cast<U>(src[i * cols + q]);
+      for (int64_t i0 = 0; i0 < n_; i0 += group_) {
+        U* block = out.data() + i0 * cols;
+        const int64_t rows = std::min(group_, n_ - i0);
+        for (int64_t l = 0; l < rows; ++l) {
+          const auto* row = src + (i0 + l) * cols;
+          for (int64_t q = 0; q < cols; ++q) block[q * group_ + l] = static_cast<U>(row[q]);
+        }
       }
     };
     if (c.scalar_type() == torch::kFloat) {

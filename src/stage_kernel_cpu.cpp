@@ -113,6 +113,17 @@ BOOSTHEAD_INLINE void widen(typename Lanes<L>::f2 v, typename Lanes<L>::d& lo,
 }
 template <int L>
 BOOSTHEAD_INLINE typename Lanes<L>::f2 narrow(typename Lanes<L>::d lo, typename Lanes<L>::d hi) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if constexpr (L == 8) {
+    // Joined in registers: GCC goes through the stack, and the two 32-byte stores cannot be
+    // forwarded to the 64-byte load.
+    const auto l = __builtin_convertvector(lo, typename Lanes<L>::f);
+    const auto h = __builtin_convertvector(hi, typename Lanes<L>::f);
+    typename Lanes<L>::f2 v;
+    asm("vinsertf32x8 $1, %2, %g1, %0" : "=v"(v) : "v"(l), "v"(h));
+    return v;
+  }
+#endif
   const typename Lanes<L>::f half[2] = {__builtin_convertvector(lo, typename Lanes<L>::f),
                                         __builtin_convertvector(hi, typename Lanes<L>::f)};
   typename Lanes<L>::f2 v;

@@ -205,3 +205,19 @@ TEST(StageSolver, RejectsBadShapesAndUnknownNames) {
     EXPECT_NE(std::string(e.what()).find("varpro"), std::string::npos);
   }
 }
+
+// With one unit the stage's forward pass takes a matrix-vector product; it must equal the
+// general two-layer formula.
+TEST(StageSolver, OneUnitForwardMatchesTheGeneralFormula) {
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    torch::manual_seed(9);
+    auto x = torch::randn({300, 5}, dtype);
+    auto p = random_params(5, 1, 3, dtype);
+    for (const auto& name : activation_names()) {
+      const auto act = activation_from_name(name);
+      auto expected =
+          torch::addmm(p.b2, activate(act, torch::addmm(p.b1, x, p.w1.t())), p.w2.t());
+      EXPECT_TRUE(torch::allclose(p.forward(x, act), expected, 1e-5, 1e-6)) << name;
+    }
+  }
+}

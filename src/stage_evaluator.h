@@ -5,6 +5,7 @@
 
 #include <boosthead/stage_solver.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -17,6 +18,9 @@ class StageEvaluator {
   virtual double evaluate(const std::vector<double>& theta, std::vector<double>* grad) = 0;
   // Writes the stage weights that theta stands for into `params` (keeping their dtype/device).
   virtual void finish(const std::vector<double>& theta, StageParams& params) = 0;
+  // Runs `solve`, which calls evaluate() many times, on the calling thread. An evaluator may
+  // keep helper threads ready for the whole call.
+  virtual void session(const std::function<void()>& solve) { solve(); }
 };
 
 // Plain loops over the rows of CPU float32/float64 data: one pass for the forward and backward of

@@ -232,11 +232,14 @@ SolverReport minimize_stage(const torch::Tensor& x, const torch::Tensor& r,
   torch::NoGradGuard no_grad;
   auto evaluator = make_evaluator(x, r, params.w1.size(0), problem, project);
   auto theta = pack_params(params, project);
-  auto out = detail::minimize_lbfgs(
-      [&](const std::vector<double>& t, std::vector<double>& g) {
-        return evaluator->evaluate(t, &g);
-      },
-      theta, settings_for(problem));
+  detail::LbfgsOutcome out;
+  evaluator->session([&] {
+    out = detail::minimize_lbfgs(
+        [&](const std::vector<double>& t, std::vector<double>& g) {
+          return evaluator->evaluate(t, &g);
+        },
+        theta, settings_for(problem));
+  });
   evaluator->finish(theta, params);
   return {out.iterations, out.evaluations, out.value};
 }

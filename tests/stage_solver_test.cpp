@@ -122,6 +122,18 @@ TEST(StageSolver, CpuKernelsSplitLargeStagesOverThreads) {
     EXPECT_NEAR(f2, f1, 1e-13 * f1);
     EXPECT_TRUE(torch::allclose(g2.w1, g1.w1, 1e-11, 1e-14));
   }
+  // A solver run keeps its threads in one region for all its evaluations (a session): same fit
+  // as on one thread, up to rounding.
+  auto fit = [&](int threads) {
+    at::set_num_threads(threads);
+    torch::manual_seed(7);
+    auto p = random_params(9, 1, 4, opt);
+    const auto report = make_stage_solver("lbfgs")->fit(x, r, StageProblem().max_iter(20), p);
+    return std::make_pair(report.objective, p.w1);
+  };
+  const auto two = fit(2), one = fit(1);
+  EXPECT_NEAR(two.first, one.first, 1e-10 * one.first);
+  EXPECT_TRUE(torch::allclose(two.second, one.second, 1e-6, 1e-9));
   at::set_num_threads(before);
 }
 

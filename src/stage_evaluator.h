@@ -23,6 +23,19 @@ class StageEvaluator {
   virtual void session(const std::function<void()>& solve) { solve(); }
 };
 
+// The output of a stage on every row of a fixed feature matrix, from the CPU kernels: the
+// features are laid out for them once (the trainer evaluates every new stage on all its rows).
+class StageForward {
+ public:
+  virtual ~StageForward() = default;
+  // N x K in the features' dtype.
+  virtual torch::Tensor operator()(const StageParams& params) = 0;
+};
+
+// For CPU float32/float64 features; null otherwise.
+std::unique_ptr<StageForward> make_cpu_stage_forward(const torch::Tensor& x, int64_t units,
+                                                     int64_t outputs, Activation act);
+
 // Plain loops over the rows of CPU float32/float64 data: one pass for the forward and backward of
 // every row, threaded over row blocks. Per-op dispatch dominates the torch path on small stages.
 std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,

@@ -568,48 +568,54 @@ Isa cpu_isa() {
 
 using GroupKernel = void (*)(const Pass&, int64_t, int64_t, double*, double*);
 
-template <typename T, Activation A, bool Hidden, int L>
+// The three passes: objective and gradient; hidden layer and normal matrix (variable
+// projection); hidden layer only (the stage's output on every row).
+enum class Kind { Objective, Normal, Forward };
+
+template <typename T, Activation A, Kind K, int L>
 BOOSTHEAD_INLINE void group_kernel(const Pass& s, int64_t g0, int64_t g1, double* acc,
                                    double* scratch) {
-  if constexpr (Hidden) {
+  if constexpr (K == Kind::Normal) {
     hidden_body<T, A, L>(s, g0, g1, acc, scratch);
+  } else if constexpr (K == Kind::Forward) {
+    for (int64_t g = g0; g < g1; ++g) hidden_group<T, A, L>(s, g * kGroupRows<L>);
   } else {
     objective_body<T, A, L>(s, g0, g1, acc, scratch);
   }
 }
-template <typename T, Activation A, bool Hidden>
+template <typename T, Activation A, Kind K>
 void kernel_baseline(const Pass& s, int64_t g0, int64_t g1, double* acc, double* scratch) {
-  group_kernel<T, A, Hidden, 2>(s, g0, g1, acc, scratch);
+  group_kernel<T, A, K, 2>(s, g0, g1, acc, scratch);
 }
-template <typename T, Activation A, bool Hidden>
+template <typename T, Activation A, Kind K>
 BOOSTHEAD_AVX2 void kernel_avx2(const Pass& s, int64_t g0, int64_t g1, double* acc,
                                 double* scratch) {
-  group_kernel<T, A, Hidden, 4>(s, g0, g1, acc, scratch);
+  group_kernel<T, A, K, 4>(s, g0, g1, acc, scratch);
 }
-template <typename T, Activation A, bool Hidden>
+template <typename T, Activation A, Kind K>
 BOOSTHEAD_AVX512 void kernel_avx512(const Pass& s, int64_t g0, int64_t g1, double* acc,
                                     double* scratch) {
-  group_kernel<T, A, Hidden, 8>(s, g0, g1, acc, scratch);
+  group_kernel<T, A, K, 8>(s, g0, g1, acc, scratch);
 }
 
 // The kernel for this CPU; `lanes` receives its accumulator width.
-template <typename T, Activation A, bool Hidden>
+template <typename T, Activation A, Kind K>
 GroupKernel pick_for(Isa isa, int& lanes) {
   switch (isa) {
-    case Isa::Avx512: lanes = 8; return kernel_avx512<T, A, Hidden>;
-    case Isa::Avx2: lanes = 4; return kernel_avx2<T, A, Hidden>;
+    case Isa::Avx512: lanes = 8; return kernel_avx512<T, A, K>;
+    case Isa::Avx2: lanes = 4; return kernel_avx2<T, A, K>;
     case Isa::Baseline: break;
   }
   lanes = 2;
-  return kernel_baseline<T, A, Hidden>;
+  return kernel_baseline<T, A, K>;
 }
 
-template <typename T, bool Hidden>
+template <typename T, Kind K>
 GroupKernel pick(Activation a, Isa isa, int& lanes) {
   switch (a) {
-    case Activation::Sigmoid: return pick_for<T, Activation::Sigmoid, Hidden>(isa, lanes);
-    case Activation::Tanh: return pick_for<T, Activation::Tanh, Hidden>(isa, lanes);
-    case Activation::Relu: return pick_for<T, Activation::Relu, Hidden>(isa, lanes);
+    case Activation::Sigmoid: return pick_for<T, Activation::Sigmoid, K>(isa, lanes);
+    case Activation::Tanh: return pick_for<T, Activation::Tanh, K>(isa, lanes);
+    case Activation::Relu: return pick_for<T, Activation::Relu, K>(isa, lanes);
   }
   return nullptr;
 }
@@ -617,12 +623,13 @@ GroupKernel pick(Activation a, Isa isa, int& lanes) {
 template <typename T>
 class CpuEvaluator final : public StageEvaluator {
  public:
+  // Without residuals (r undefined, `outputs` columns) only forward_rows() is available.
   CpuEvaluator(const torch::Tensor& x, const torch::Tensor& r, int64_t units,
-               const StageProblem& problem, bool project)
+               const StageProblem& problem, bool project, int64_t outputs = 0)
       : n_(x.size(0)),
         d_(x.size(1)),
         j_(units),
-        k_(r.size(1)),
+        k_(r.defined() ? r.size(1) : outputs),
         isa_(cpu_isa()),
         group_(isa_ == Isa::Avx512 ? kGroupRows<8>
                : isa_ == Isa::Avx2 ? kGroupRows<4>
@@ -642,7 +649,7 @@ class CpuEvaluator final : public StageEvaluator {
         hs_(j_ * np_) {
     // Transposed, zero-padded copies: one per stage, read hundreds of times.
     xt_ = blocked<T>(x);
-    rt_ = blocked<double>(r);
+    rt_ = r.defined() ? blocked<double>(r) : AlignedVector<double>(np_ * k_, 0.0);
     // Column sums and the total square of the residuals (padding rows are zero).
     rsum_.assign(k_, 0.0);
     double rr = 0.0;
@@ -661,8 +668,9 @@ class CpuEvaluator final : public StageEvaluator {
     mask_.assign(np_, 0.0);
     std::fill(mask_.begin(), mask_.begin() + n_, 1.0);
     threads_ = std::max(1, at::get_num_threads());
-    objective_ = pick<T, false>(act_, isa_, lanes_);
-    hidden_ = pick<T, true>(act_, isa_, lanes_);
+    objective_ = pick<T, Kind::Objective>(act_, isa_, lanes_);
+    hidden_ = pick<T, Kind::Normal>(act_, isa_, lanes_);
+    forward_ = pick<T, Kind::Forward>(act_, isa_, lanes_);
   }
 
   double evaluate(const std::vector<double>& theta, std::vector<double>* grad) override {
@@ -756,6 +764,47 @@ class CpuEvaluator final : public StageEvaluator {
     }
 #endif
     solve();
+  }
+
+  // The stage output b2 + W2 act(W1 x + b1) of every row for the weights in p, N x K in `dtype`.
+  torch::Tensor forward_rows(const StageParams& p, torch::ScalarType dtype) {
+    auto take = [](const torch::Tensor& t, std::vector<double>& out) {
+      auto c = t.detach().contiguous();
+      if (c.device().is_cpu() && c.scalar_type() == torch::kFloat) {
+        out.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+      } else {
+        c = c.to(torch::kCPU, torch::kDouble).contiguous();
+        out.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+      }
+    };
+    take(p.w1, w1_);
+    take(p.b1, b1_);
+    take(p.w2, w2_);
+    take(p.b2, b2_);
+    std::copy(w1_.begin(), w1_.end(), w1f_.begin());
+    run(forward_, pass(), 0, 0);
+    auto out = torch::empty({n_, k_}, torch::TensorOptions().dtype(dtype));
+    if (dtype == torch::kFloat) {
+      write_outputs(out.data_ptr<float>());
+    } else {
+      write_outputs(out.data_ptr<double>());
+    }
+    return out;
+  }
+
+  template <typename U>
+  void write_outputs(U* o) const {
+    for (int64_t g = 0; g < groups_; ++g) {
+      const double* h = hs_.data() + g * group_ * j_;
+      const int64_t rows = std::min(group_, n_ - g * group_);
+      for (int64_t l = 0; l < rows; ++l, o += k_) {
+        for (int64_t c = 0; c < k_; ++c) {
+          double v = b2_[c];
+          for (int64_t u = 0; u < j_; ++u) v += w2_[c * j_ + u] * h[u * group_ + l];
+          o[c] = static_cast<U>(v);
+        }
+      }
+    }
   }
 
   // Distinct threads that ran a part of the last pass.
@@ -950,7 +999,7 @@ class CpuEvaluator final : public StageEvaluator {
   AlignedVector<double> rt_, mask_, acc_, scratch_;
   std::vector<double> sum_, rsum_;
   double rr_ = 0.0;  // sum of squared residuals
-  GroupKernel objective_ = nullptr, hidden_ = nullptr;
+  GroupKernel objective_ = nullptr, hidden_ = nullptr, forward_ = nullptr;
   // The thread that ran each part of the last pass, on separate lines.
   struct alignas(64) RanBy {
     std::thread::id id;
@@ -976,6 +1025,37 @@ int kernel_threads_used(const torch::Tensor& x, const torch::Tensor& r, int64_t 
   std::vector<double> theta(units * x.size(1) + units + r.size(1) * units + r.size(1), 0.1), g;
   ev.evaluate(theta, &g);
   return ev.threads_used();
+}
+
+namespace {
+
+template <typename T>
+class CpuStageForward final : public StageForward {
+ public:
+  CpuStageForward(const torch::Tensor& x, int64_t units, int64_t outputs, Activation act)
+      : rows_(x, torch::Tensor(), units, StageProblem().activation(act), false, outputs),
+        dtype_(x.scalar_type()) {}
+  torch::Tensor operator()(const StageParams& params) override {
+    return rows_.forward_rows(params, dtype_);
+  }
+
+ private:
+  CpuEvaluator<T> rows_;
+  torch::ScalarType dtype_;
+};
+
+}  // namespace
+
+std::unique_ptr<StageForward> make_cpu_stage_forward(const torch::Tensor& x, int64_t units,
+                                                     int64_t outputs, Activation act) {
+  if (!x.device().is_cpu() || x.dim() != 2 || x.size(0) == 0) return nullptr;
+  if (x.scalar_type() == torch::kDouble) {
+    return std::make_unique<CpuStageForward<double>>(x, units, outputs, act);
+  }
+  if (x.scalar_type() == torch::kFloat) {
+    return std::make_unique<CpuStageForward<float>>(x, units, outputs, act);
+  }
+  return nullptr;
 }
 
 std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,

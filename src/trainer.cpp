@@ -16,6 +16,7 @@
 
 #include "checkpoint.h"
 #include "fit_inputs.h"
+#include "stage_evaluator.h"
 
 namespace boosthead {
 namespace {
@@ -219,6 +220,13 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const int64_t units = head.units_per_stage();
 
   auto problem = StageProblem().activation(stage_act).max_iter(o.max_iter()).l2(o.l2());
+  // Each new stage's output on all training (and validation) rows.
+  auto train_rows = detail::make_cpu_stage_forward(x, units, k, stage_act);
+  auto valid_rows = has_valid ? detail::make_cpu_stage_forward(xv, units, k, stage_act) : nullptr;
+  auto stage_output = [&](const StageParams& p, bool valid) {
+    auto* rows = valid ? valid_rows.get() : train_rows.get();
+    return rows ? (*rows)(p) : p.forward(valid ? xv : x, stage_act);
+  };
   std::mt19937_64 rng(o.seed());
   std::vector<int64_t> scratch;
   const int64_t n_sub = std::max<int64_t>(1, static_cast<int64_t>(o.subsample() * n));
@@ -298,7 +306,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     for (int attempt = 0; attempt < 2; ++attempt) {
       params = detail::glorot_init(rng, d, units, k, stage_act, opt);
       report = solver->fit(xs, rs, problem, params);
-      h = params.forward(x, stage_act);
+      h = stage_output(params, false);
       if (detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
           detail::all_finite(params.w2) && detail::all_finite(params.b2) &&
           detail::all_finite(h)) {
@@ -333,7 +341,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     rec.train_loss = train_loss;
     rec.train_metric = metric(loss_name, f, y);
     if (has_valid) {
-      fv.add_(params.forward(xv, stage_act), step);
+      fv.add_(stage_output(params, true), step);
       rec.valid_loss = loss->value(fv, yv);
       rec.valid_metric = metric(loss_name, fv, yv);
     }

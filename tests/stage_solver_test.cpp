@@ -233,3 +233,30 @@ TEST(StageSolver, OneUnitForwardMatchesTheGeneralFormula) {
     }
   }
 }
+
+// The trainer takes each new stage's output on all rows from the CPU kernels (features laid out
+// once per fit); it must equal the stage's forward pass on every instruction set.
+TEST(StageSolver, CpuStageForwardMatchesTheForwardPass) {
+  for (const char* isa : {"baseline", "avx2", "avx512"}) {
+    setenv("BOOSTHEAD_CPU_ISA", isa, 1);
+    for (auto dtype : {torch::kFloat, torch::kDouble}) {
+      torch::manual_seed(10);
+      auto x = torch::randn({301, 7}, dtype);
+      for (const auto& name : activation_names()) {
+        const auto act = activation_from_name(name);
+        for (int64_t j : {1, 3}) {
+          auto forward = boosthead::detail::make_cpu_stage_forward(x, j, 4, act);
+          ASSERT_TRUE(forward);
+          auto p = random_params(7, j, 4, dtype);
+          auto h = (*forward)(p);
+          EXPECT_EQ(h.scalar_type(), dtype);
+          EXPECT_TRUE(torch::allclose(h, p.forward(x, act), 1e-5, 1e-6))
+              << isa << " " << name << " j=" << j;
+        }
+      }
+    }
+  }
+  unsetenv("BOOSTHEAD_CPU_ISA");
+  EXPECT_FALSE(boosthead::detail::make_cpu_stage_forward(torch::randn({3, 2}, torch::kHalf), 1, 1,
+                                                         Activation::Sigmoid));
+}

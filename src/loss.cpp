@@ -83,16 +83,18 @@ torch::Tensor softmax_residuals(const torch::Tensor& f, const torch::Tensor& y) 
   return r;
 }
 
-// Mean over rows of logsumexp(F) - y.F, in double.
+// Mean over rows of logsumexp(F) - y.F, in double; with `residuals`, also Y - softmax(F) from
+// the same exponentials.
 template <typename T>
-double multinomial_value(const torch::Tensor& f, const torch::Tensor& y) {
+double multinomial_value(const torch::Tensor& f, const torch::Tensor& y,
+                         torch::Tensor* residuals = nullptr) {
   torch::Tensor e;
   std::vector<double> maxima;
   exp_shifted<T>(f, e, &maxima);
   const int64_t n = f.size(0), k = f.size(1);
   auto sums = torch::empty({n}, torch::kDouble);
   double* s = sums.data_ptr<double>();
-  const T* b = e.data_ptr<T>();
+  T* b = e.data_ptr<T>();
   const T* a = f.data_ptr<T>();
   const T* t = y.data_ptr<T>();
   double total = 0.0;
@@ -104,7 +106,16 @@ double multinomial_value(const torch::Tensor& f, const torch::Tensor& y) {
     }
     s[i] = row;
     total += maxima[i] - yf;
+    if (residuals) {
+      // Exactly as softmax_residuals computes them: a fit resumed from a checkpoint gets its
+      // first residuals from there and must continue as the uninterrupted fit.
+      T sum = 0;
+      for (int64_t c = 0; c < k; ++c) sum += b[c];
+      const T inv = T(1) / sum;
+      for (int64_t c = 0; c < k; ++c) b[c] = t[c] - b[c] * inv;
+    }
   }
+  if (residuals) *residuals = e;
   return (total + sums.log_().sum().item<double>()) / static_cast<double>(n);
 }
 
@@ -316,6 +327,17 @@ class MultinomialLoss final : public Loss {
     }
     return Loss::value(f, y);
   }
+  std::pair<double, torch::Tensor> value_and_residuals(const torch::Tensor& f,
+                                                       const torch::Tensor& y) const override {
+    check_scores(f, y);
+    if (!f.requires_grad() && host_rows({&f, &y})) {
+      torch::Tensor r;
+      const double v = f.scalar_type() == torch::kFloat ? multinomial_value<float>(f, y, &r)
+                                                        : multinomial_value<double>(f, y, &r);
+      return {v, r};
+    }
+    return Loss::value_and_residuals(f, y);
+  }
   torch::Tensor link(const torch::Tensor& f) const override { return softmax_rows(f); }
 };
 
@@ -337,6 +359,11 @@ Registry& registry() {
 
 double Loss::value(const torch::Tensor& scores, const torch::Tensor& targets) const {
   return row_loss(scores, targets).mean().item<double>();
+}
+
+std::pair<double, torch::Tensor> Loss::value_and_residuals(const torch::Tensor& scores,
+                                                          const torch::Tensor& targets) const {
+  return {value(scores, targets), pseudo_residuals(scores, targets)};
 }
 
 double Loss::newton_step(const torch::Tensor& scores, const torch::Tensor& targets,

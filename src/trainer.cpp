@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 
 #include "checkpoint.h"
 #include "fit_inputs.h"
@@ -231,6 +232,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   std::vector<int64_t> scratch;
   const int64_t n_sub = std::max<int64_t>(1, static_cast<int64_t>(o.subsample() * n));
   double train_loss = loss->value(f, y);
+  torch::Tensor r_next;  // pseudo-residuals at f when already known
   const int64_t first_stage = head.num_stages() + 1;
   const int64_t last_stage = head.num_stages() + o.stages();
   double elapsed_before = 0.0;
@@ -290,7 +292,9 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     stage = last_stage + 1;
   }
   for (; stage <= last_stage; ++stage) {
-    auto r = loss->pseudo_residuals(f, y);
+    // The residuals at f come with the loss of the last accepted step.
+    auto r = r_next.defined() ? r_next : loss->pseudo_residuals(f, y);
+    r_next = torch::Tensor();
     torch::Tensor xs = x, rs = r;
     if (n_sub < n) {
       auto idx = torch::tensor(sample_without_replacement(n, n_sub, rng, scratch), torch::kLong)
@@ -321,7 +325,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     // A Newton step can overshoot on the logistic losses; halve it until the loss decreases.
     for (int tries = 0; tries < 30 && step != 0.0 && std::isfinite(step); ++tries) {
       f_new = f + step * h;
-      new_loss = loss->value(f_new, y);
+      std::tie(new_loss, r_next) = loss->value_and_residuals(f_new, y);
       if (std::isfinite(new_loss) && new_loss <= train_loss) {
         accepted = true;
         break;

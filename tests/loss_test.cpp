@@ -175,3 +175,19 @@ TEST(Loss, NewtonStepRejectsMismatchedDirectionOrResiduals) {
     EXPECT_THROW(loss->newton_step(f, y, r, r.narrow(0, 0, 19)), c10::Error) << c.loss;
   }
 }
+
+// value_and_residuals gives what value() and pseudo_residuals() give; the residuals bit for bit
+// (a fit resumed from a checkpoint takes them from pseudo_residuals).
+TEST(Loss, ValueAndResidualsEqualTheSeparateCalls) {
+  for (const auto& c : kCases) {
+    auto loss = make_loss(c.loss);
+    for (auto dtype : {torch::kFloat, torch::kDouble}) {
+      torch::manual_seed(6);
+      auto y = targets_for(*loss, 131, c.k).to(dtype);
+      auto f = 2 * torch::randn({131, c.k}, dtype);
+      const auto both = loss->value_and_residuals(f, y);
+      EXPECT_NEAR(both.first, loss->value(f, y), 1e-12 * std::abs(both.first)) << c.loss;
+      EXPECT_TRUE(torch::equal(both.second, loss->pseudo_residuals(f, y))) << c.loss << dtype;
+    }
+  }
+}

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace boosthead {
@@ -52,6 +53,10 @@ class Loss {
                                  const torch::Tensor& targets) const = 0;
   /// The mean loss over rows (not differentiable). By default the mean of row_loss.
   virtual double value(const torch::Tensor& scores, const torch::Tensor& targets) const;
+  /// The mean loss and the pseudo-residuals at the same scores, which a loss may compute in one
+  /// pass (the built-in multinomial loss does). By default value() and pseudo_residuals().
+  virtual std::pair<double, torch::Tensor> value_and_residuals(const torch::Tensor& scores,
+                                                               const torch::Tensor& targets) const;
   /// Maps scores to outputs: identity, sigmoid (N x 1) or softmax (N x K).
   virtual torch::Tensor link(const torch::Tensor& scores) const = 0;
 };

@@ -184,9 +184,9 @@ BOOSTHEAD_INLINE void exp_lanes(typename Lanes<L>::d* x) {
   }
 }
 
-// 1 / a. With AVX-512 the division (one every 16 cycles for 8 lanes, the sigmoid's bottleneck)
-// becomes the 14-bit reciprocal estimate and two Newton steps, within an ulp or two. Inline
-// assembly: an intrinsic would need the target attribute on every helper it is inlined through.
+// 1 / a. With AVX-512 the division (one 8-lane vdivpd per 16 cycles) becomes the 14-bit
+// reciprocal estimate and two Newton steps, within an ulp or two. Inline assembly: an intrinsic
+// would need the target attribute on every helper it is inlined through.
 template <int L>
 BOOSTHEAD_INLINE typename Lanes<L>::d reciprocal(typename Lanes<L>::d a) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -395,34 +395,34 @@ BOOSTHEAD_INLINE void objective_groups(const Pass& s, int64_t g0, int64_t g1, do
         for (int v = 0; v < kVec; ++v) dz1[v] *= load<L>(s.mask + i0 + v * L);
       }
     } else {
-    for (int64_t c = 0; c < nk; ++c) {
-      const double* rc = s.rt + i0 * nk + c * kGroup;
-      const double* w2c = s.w2 + c * nj;
-      vd ec[kVec];
-      for (int v = 0; v < kVec; ++v) ec[v] = s.b2[c] - load<L>(rc + v * L);
-      for (int64_t u = 0; u < nj; ++u) {
-        for (int v = 0; v < kVec; ++v) ec[v] += w2c[u] * load<L>(h + u * kGroup + v * L);
-      }
-      if (padded) {
-        for (int v = 0; v < kVec; ++v) ec[v] *= load<L>(s.mask + i0 + v * L);
-      }
-      for (int v = 0; v < kVec; ++v) sse[v] += ec[v] * ec[v];
-      if (!s.want_grad) continue;
-      store(gb2 + c * L, load<L>(gb2 + c * L) + tree_sum<kVec>(ec));
-      for (int64_t u = 0; u < nj; ++u) {
-        vd p[kVec];
-        for (int v = 0; v < kVec; ++v) p[v] = ec[v] * load<L>(h + u * kGroup + v * L);
-        double* gw = gw2 + (c * nj + u) * L;
-        store(gw, load<L>(gw) + tree_sum<kVec>(p));
-      }
-      for (int64_t u = 0; u < nj; ++u) {
-        double* du = dzs + u * kGroup;
-        for (int v = 0; v < kVec; ++v) {
-          const vd prev = c == 0 ? vd{} : load<L>(du + v * L);
-          store(du + v * L, prev + w2c[u] * ec[v]);
+      for (int64_t c = 0; c < nk; ++c) {
+        const double* rc = s.rt + i0 * nk + c * kGroup;
+        const double* w2c = s.w2 + c * nj;
+        vd ec[kVec];
+        for (int v = 0; v < kVec; ++v) ec[v] = s.b2[c] - load<L>(rc + v * L);
+        for (int64_t u = 0; u < nj; ++u) {
+          for (int v = 0; v < kVec; ++v) ec[v] += w2c[u] * load<L>(h + u * kGroup + v * L);
+        }
+        if (padded) {
+          for (int v = 0; v < kVec; ++v) ec[v] *= load<L>(s.mask + i0 + v * L);
+        }
+        for (int v = 0; v < kVec; ++v) sse[v] += ec[v] * ec[v];
+        if (!s.want_grad) continue;
+        store(gb2 + c * L, load<L>(gb2 + c * L) + tree_sum<kVec>(ec));
+        for (int64_t u = 0; u < nj; ++u) {
+          vd p[kVec];
+          for (int v = 0; v < kVec; ++v) p[v] = ec[v] * load<L>(h + u * kGroup + v * L);
+          double* gw = gw2 + (c * nj + u) * L;
+          store(gw, load<L>(gw) + tree_sum<kVec>(p));
+        }
+        for (int64_t u = 0; u < nj; ++u) {
+          double* du = dzs + u * kGroup;
+          for (int v = 0; v < kVec; ++v) {
+            const vd prev = c == 0 ? vd{} : load<L>(du + v * L);
+            store(du + v * L, prev + w2c[u] * ec[v]);
+          }
         }
       }
-    }
     }
     if (!s.want_grad) continue;
     const T* xt = static_cast<const T*>(s.xt) + i0 * nd;

@@ -649,11 +649,12 @@ class CpuEvaluator final : public StageEvaluator {
         hs_(j_ * np_) {
     // Transposed, zero-padded copies: one per stage, read hundreds of times.
     xt_ = blocked<T>(x);
-    rt_ = r.defined() ? blocked<double>(r) : AlignedVector<double>(np_ * k_, 0.0);
+    // Without residuals only the forward pass runs, which reads none.
+    if (r.defined()) rt_ = blocked<double>(r);
     // Column sums and the total square of the residuals (padding rows are zero).
     rsum_.assign(k_, 0.0);
     double rr = 0.0;
-    for (int64_t g = 0; g < groups_; ++g) {
+    for (int64_t g = 0; g < (r.defined() ? groups_ : 0); ++g) {
       for (int64_t c = 0; c < k_; ++c) {
         const double* v = rt_.data() + (g * k_ + c) * group_;
         double sum = 0.0;

@@ -60,6 +60,15 @@ constexpr int64_t kFloatGroups = 8;
 
 #define BOOSTHEAD_INLINE __attribute__((always_inline)) inline
 
+// Inline assembly for a few AVX-512 instructions that GCC emits badly from the generic vector
+// code (see widen, narrow and reciprocal). GCC only: clang checks the register constraints
+// before inlining into the AVX-512 kernels, and builds the generic code well itself.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BOOSTHEAD_X86_ASM 1
+#else
+#define BOOSTHEAD_X86_ASM 0
+#endif
+
 // One value per lane: GCC/clang vector extensions. Plain arithmetic on them compiles to SSE2 in
 // the baseline build and to AVX2 or AVX-512 in the kernels built for those.
 template <int L>
@@ -103,7 +112,7 @@ BOOSTHEAD_INLINE typename Lanes<L>::f2 load_f2(const float* p) {
 template <int L>
 BOOSTHEAD_INLINE void widen(typename Lanes<L>::f2 v, typename Lanes<L>::d& lo,
                             typename Lanes<L>::d& hi) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if BOOSTHEAD_X86_ASM
   if constexpr (L == 8) {
     // One instruction per half; GCC splits the generic conversion into 128-bit pieces.
     typename Lanes<L>::f h;
@@ -122,7 +131,7 @@ BOOSTHEAD_INLINE void widen(typename Lanes<L>::f2 v, typename Lanes<L>::d& lo,
 }
 template <int L>
 BOOSTHEAD_INLINE typename Lanes<L>::f2 narrow(typename Lanes<L>::d lo, typename Lanes<L>::d hi) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if BOOSTHEAD_X86_ASM
   if constexpr (L == 8) {
     // Joined in registers: GCC goes through the stack, and the two 32-byte stores cannot be
     // forwarded to the 64-byte load.
@@ -189,7 +198,7 @@ BOOSTHEAD_INLINE void exp_lanes(typename Lanes<L>::d* x) {
 // would need the target attribute on every helper it is inlined through.
 template <int L>
 BOOSTHEAD_INLINE typename Lanes<L>::d reciprocal(typename Lanes<L>::d a) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if BOOSTHEAD_X86_ASM
   if constexpr (L == 8) {
     typename Lanes<L>::d y;
     asm("vrcp14pd %1, %0" : "=v"(y) : "v"(a));

@@ -66,6 +66,18 @@ void exp_shifted(const torch::Tensor& f, torch::Tensor& shifted, std::vector<dou
   shifted.exp_();
 }
 
+// One row's y - softmax from its shifted exponentials e, written over e. Both paths to the
+// residuals use it: a fit resumed from a checkpoint gets its first residuals from
+// pseudo_residuals, the uninterrupted fit from value_and_residuals, and they must agree bit
+// for bit.
+template <typename T>
+void residual_row(T* e, const T* y, int64_t k) {
+  T s = 0;
+  for (int64_t c = 0; c < k; ++c) s += e[c];
+  const T inv = T(1) / s;
+  for (int64_t c = 0; c < k; ++c) e[c] = y[c] - e[c] * inv;
+}
+
 // Y - softmax(F), row by row.
 template <typename T>
 torch::Tensor softmax_residuals(const torch::Tensor& f, const torch::Tensor& y) {
@@ -74,12 +86,7 @@ torch::Tensor softmax_residuals(const torch::Tensor& f, const torch::Tensor& y) 
   const int64_t n = f.size(0), k = f.size(1);
   T* b = r.data_ptr<T>();
   const T* t = y.data_ptr<T>();
-  for (int64_t i = 0; i < n; ++i, b += k, t += k) {
-    T s = 0;
-    for (int64_t c = 0; c < k; ++c) s += b[c];
-    const T inv = T(1) / s;
-    for (int64_t c = 0; c < k; ++c) b[c] = t[c] - b[c] * inv;
-  }
+  for (int64_t i = 0; i < n; ++i, b += k, t += k) residual_row(b, t, k);
   return r;
 }
 
@@ -106,14 +113,7 @@ double multinomial_value(const torch::Tensor& f, const torch::Tensor& y,
     }
     s[i] = row;
     total += maxima[i] - yf;
-    if (residuals) {
-      // Exactly as softmax_residuals computes them: a fit resumed from a checkpoint gets its
-      // first residuals from there and must continue as the uninterrupted fit.
-      T sum = 0;
-      for (int64_t c = 0; c < k; ++c) sum += b[c];
-      const T inv = T(1) / sum;
-      for (int64_t c = 0; c < k; ++c) b[c] = t[c] - b[c] * inv;
-    }
+    if (residuals) residual_row(b, t, k);
   }
   if (residuals) *residuals = e;
   return (total + sums.log_().sum().item<double>()) / static_cast<double>(n);

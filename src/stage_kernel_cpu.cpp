@@ -214,24 +214,6 @@ BOOSTHEAD_INLINE typename Lanes<L>::d reciprocal(typename Lanes<L>::d a) {
   return 1.0 / a;
 }
 
-// The activation of N vectors: h[v] = act(z[v]).
-template <Activation A, int L, int N>
-BOOSTHEAD_INLINE void act_values(const typename Lanes<L>::d* z, typename Lanes<L>::d* h) {
-  if constexpr (A == Activation::Relu) {
-    for (int v = 0; v < N; ++v) h[v] = z[v] > 0.0 ? z[v] : typename Lanes<L>::d{};
-  } else {
-    for (int v = 0; v < N; ++v) h[v] = A == Activation::Sigmoid ? -z[v] : 2.0 * z[v];
-    exp_lanes<L, N>(h);
-    for (int v = 0; v < N; ++v) {
-      if constexpr (A == Activation::Sigmoid) {
-        h[v] = reciprocal<L>(1.0 + h[v]);
-      } else {
-        h[v] = 1.0 - 2.0 * reciprocal<L>(h[v] + 1.0);
-      }
-    }
-  }
-}
-
 // The same in float32 for N vectors of 2L lanes, for the pre-activations of float32 features
 // (already rounded to float32): x clamped to [-87, 88], degree-7 Taylor polynomial (relative
 // error below 2e-9 on the reduced range, under float32 rounding).
@@ -277,21 +259,30 @@ BOOSTHEAD_INLINE typename Lanes<L>::f2 reciprocal_f(typename Lanes<L>::f2 a) {
   return 1.0f / a;
 }
 
-// The activation of N float32 vectors.
-template <Activation A, int L, int N>
-BOOSTHEAD_INLINE void act_values_f(const typename Lanes<L>::f2* z, typename Lanes<L>::f2* h) {
-  using vf = typename Lanes<L>::f2;
+// The activation of N vectors, h[v] = act(z[v]): float64 vectors of L lanes, or float32 vectors
+// of 2L lanes (the pre-activations of float32 features), each type with its own exp and
+// reciprocal.
+template <Activation A, int L, int N, typename V>
+BOOSTHEAD_INLINE void act_values(const V* z, V* h) {
+  constexpr bool kFloat = std::is_same_v<V, typename Lanes<L>::f2>;
+  using S = std::conditional_t<kFloat, float, double>;
   if constexpr (A == Activation::Relu) {
-    for (int v = 0; v < N; ++v) h[v] = z[v] > 0.0f ? z[v] : vf{};
+    for (int v = 0; v < N; ++v) h[v] = z[v] > S(0) ? z[v] : V{};
   } else {
-    for (int v = 0; v < N; ++v) h[v] = A == Activation::Sigmoid ? -z[v] : 2.0f * z[v];
-    exp_lanes_f<L, N>(h);
+    for (int v = 0; v < N; ++v) h[v] = A == Activation::Sigmoid ? -z[v] : S(2) * z[v];
+    if constexpr (kFloat) {
+      exp_lanes_f<L, N>(h);
+    } else {
+      exp_lanes<L, N>(h);
+    }
     for (int v = 0; v < N; ++v) {
-      if constexpr (A == Activation::Sigmoid) {
-        h[v] = reciprocal_f<L>(1.0f + h[v]);
+      V inv;
+      if constexpr (kFloat) {
+        inv = reciprocal_f<L>(S(1) + h[v]);
       } else {
-        h[v] = 1.0f - 2.0f * reciprocal_f<L>(h[v] + 1.0f);
+        inv = reciprocal<L>(S(1) + h[v]);
       }
+      h[v] = A == Activation::Sigmoid ? inv : S(1) - S(2) * inv;
     }
   }
 }
@@ -361,7 +352,7 @@ BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0) {
       const float bias = static_cast<float>(s.b1[u]);
       vf hf[kF];
       for (int f = 0; f < kF; ++f) zf[f] += za[f] + bias;
-      act_values_f<A, L, kF>(zf, hf);
+      act_values<A, L, kF>(zf, hf);
       vd hu[kVec];
       for (int f = 0; f < kF; ++f) {
         widen<L>(zf[f], zu[2 * f], zu[2 * f + 1]);
@@ -821,9 +812,7 @@ class CpuEvaluator final : public StageEvaluator {
   // team's threads meanwhile (the solve calls no LibTorch ops).
   void session(const std::function<void()>& solve) override {
 #ifdef _OPENMP
-    const int64_t per_group = group_ * (d_ * j_ + k_ * j_ + 8 * j_ + k_);
-    const int64_t grain = std::max<int64_t>(1, (kTaskWork + per_group - 1) / per_group);
-    if (threads_ > 1 && groups_ / grain > 1 && !omp_in_parallel()) {
+    if (parts() > 1 && !omp_in_parallel()) {
       std::exception_ptr error;
       stop_.store(false, std::memory_order_relaxed);
 #pragma omp parallel num_threads(threads_)
@@ -964,14 +953,19 @@ class CpuEvaluator final : public StageEvaluator {
     return s;
   }
 
+  // Threads a pass is split over: at most threads_, each with at least kTaskWork of work (about
+  // rows x (d + K) x J); 1 for small stages.
+  int parts() const {
+    const int64_t per_group = group_ * (d_ * j_ + k_ * j_ + 8 * j_ + k_);
+    const int64_t grain = std::max<int64_t>(1, (kTaskWork + per_group - 1) / per_group);
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_, groups_ / grain)));
+  }
+
   // Runs `kernel` over all row groups and leaves in sum_ its `count` accumulators summed over
   // lanes and threads. Each thread zeroes, fills and reduces its own block of acc_, so that
   // only the reduced values cross between cores.
   void run(GroupKernel kernel, const Pass& s, int64_t count, int64_t scratch) {
-    const int64_t per_group = group_ * (d_ * j_ + k_ * j_ + 8 * j_ + k_);
-    const int64_t grain = std::max<int64_t>(1, (kTaskWork + per_group - 1) / per_group);
-    const int parts = static_cast<int>(
-        std::max<int64_t>(1, std::min<int64_t>(threads_, groups_ / grain)));
+    const int parts = this->parts();
     const int64_t width = count * lanes_;
     const int64_t stride = (width + count + 7) / 8 * 8;  // whole cache lines per thread
     if (acc_.size() < static_cast<size_t>(parts * stride)) acc_.resize(parts * stride);

@@ -52,6 +52,10 @@ int kernel_threads_used(const torch::Tensor& x, const torch::Tensor& r, int64_t 
 void solve_output_ridge(const std::vector<double>& normal, int64_t m, int64_t k, double ridge,
                         std::vector<double>& b);
 
+// The stage weights as one flat host vector in double: [w1, b1, w2, b2], or [w1, b1] with
+// variable projection.
+std::vector<double> pack_params(const StageParams& p, bool project_output);
+
 // Writes theta (and, with variable projection, the solved output layer w2b2 = [w2 (k x j), b2])
 // into the stage's tensors.
 void write_params(const std::vector<double>& theta, const std::vector<double>* w2b2,

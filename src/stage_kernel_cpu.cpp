@@ -846,20 +846,7 @@ class CpuEvaluator final : public StageEvaluator {
 
   // The stage output b2 + W2 act(W1 x + b1) of every row for the weights in p, N x K in `dtype`.
   torch::Tensor forward_rows(const StageParams& p, torch::ScalarType dtype) {
-    auto take = [](const torch::Tensor& t, std::vector<double>& out) {
-      auto c = t.detach().contiguous();
-      if (c.device().is_cpu() && c.scalar_type() == torch::kFloat) {
-        out.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-      } else {
-        c = c.to(torch::kCPU, torch::kDouble).contiguous();
-        out.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-      }
-    };
-    take(p.w1, w1_);
-    take(p.b1, b1_);
-    take(p.w2, w2_);
-    take(p.b2, b2_);
-    std::copy(w1_.begin(), w1_.end(), w1f_.begin());
+    load(pack_params(p, /*project_output=*/false));
     run(forward_, pass(), 0, 0);
     auto out = torch::empty({n_, k_}, torch::TensorOptions().dtype(dtype));
     if (dtype == torch::kFloat) {

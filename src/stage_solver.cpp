@@ -183,7 +183,9 @@ bool host_floating(const torch::Tensor& t) {
          (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble);
 }
 
-std::vector<double> pack_params(const StageParams& p, bool project_output) {
+}  // namespace
+
+std::vector<double> detail::pack_params(const StageParams& p, bool project_output) {
   std::vector<const torch::Tensor*> parts{&p.w1, &p.b1};
   if (!project_output) {
     parts.push_back(&p.w2);
@@ -206,6 +208,8 @@ std::vector<double> pack_params(const StageParams& p, bool project_output) {
   auto flat = torch::cat(flat_parts).to(torch::kCPU, torch::kDouble).contiguous();
   return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
 }
+
+namespace {
 
 std::unique_ptr<detail::StageEvaluator> make_evaluator(const torch::Tensor& x,
                                                        const torch::Tensor& r, int64_t units,
@@ -231,7 +235,7 @@ SolverReport minimize_stage(const torch::Tensor& x, const torch::Tensor& r,
   check_problem(x, r, params);
   torch::NoGradGuard no_grad;
   auto evaluator = make_evaluator(x, r, params.w1.size(0), problem, project);
-  auto theta = pack_params(params, project);
+  auto theta = detail::pack_params(params, project);
   detail::LbfgsOutcome out;
   evaluator->session([&] {
     out = detail::minimize_lbfgs(
@@ -361,7 +365,7 @@ double stage_objective(const torch::Tensor& x, const torch::Tensor& r, const Sta
   check_problem(x, r, params);
   torch::NoGradGuard no_grad;
   auto evaluator = make_evaluator(x, r, params.w1.size(0), problem, /*project=*/false);
-  auto theta = pack_params(params, /*project_output=*/false);
+  auto theta = detail::pack_params(params, /*project_output=*/false);
   std::vector<double> g;
   const double f = evaluator->evaluate(theta, grad ? &g : nullptr);
   if (grad) {

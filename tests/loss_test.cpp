@@ -129,15 +129,18 @@ TEST(Loss, CustomLossCanBeRegistered) {
 
 // On contiguous CPU float/double tensors the multinomial loss runs host loops; they must give
 // what the tensor formulas give (and what a non-contiguous view, which takes the tensor path,
-// gives).
+// gives). Class counts with unrolled loops (3, 6) and without (9, 40); 40 classes with equal
+// scores make every row's sum of exponentials 40, the most the product of row sums grows by.
 TEST(Loss, MultinomialHostLoopsMatchTensorFormulas) {
   auto loss = make_loss("multinomial");
+  for (int64_t k : {3, 6, 9, 40})
   for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    SCOPED_TRACE(testing::Message() << k << " classes");
     const double tol = dtype == torch::kFloat ? 1e-5 : 1e-12;
     torch::manual_seed(5);
-    auto f = 3 * torch::randn({257, 6}, dtype);
-    auto y = loss->prepare_targets(torch::randint(0, 6, {257}, torch::kLong), 6, dtype);
-    auto h = torch::randn({257, 6}, dtype);
+    auto f = k == 40 ? torch::zeros({257, k}, dtype) : 3 * torch::randn({257, k}, dtype);
+    auto y = loss->prepare_targets(torch::randint(0, k, {257}, torch::kLong), k, dtype);
+    auto h = torch::randn({257, k}, dtype);
     auto p = torch::softmax(f.to(torch::kDouble), 1);
     auto yd = y.to(torch::kDouble), hd = h.to(torch::kDouble);
 

@@ -857,17 +857,37 @@ class CpuEvaluator final : public StageEvaluator {
     return out;
   }
 
+  // A row's few outputs do not vectorise; what matters is to keep the loop over them short.
+  // One unit: b2 + w2 h straight into each row (a Satellite stage's 4,290 rows: 31 -> 11 us).
+  // More units: each output column over a group's rows first (those loops vectorise), then the
+  // group's rows written out.
   template <typename U>
   void write_outputs(U* o) const {
+    const int64_t k = k_, j = j_, group = group_;
+    const double* w2 = w2_.data();
+    const double* b2 = b2_.data();
+    std::vector<double> cols(j == 1 ? 0 : k * group);
     for (int64_t g = 0; g < groups_; ++g) {
-      const double* h = hs_.data() + g * group_ * j_;
-      const int64_t rows = std::min(group_, n_ - g * group_);
-      for (int64_t l = 0; l < rows; ++l, o += k_) {
-        for (int64_t c = 0; c < k_; ++c) {
-          double v = b2_[c];
-          for (int64_t u = 0; u < j_; ++u) v += w2_[c * j_ + u] * h[u * group_ + l];
-          o[c] = static_cast<U>(v);
+      const double* h = hs_.data() + g * group * j;
+      const int64_t rows = std::min(group, n_ - g * group);
+      if (j == 1) {
+        for (int64_t l = 0; l < rows; ++l, o += k) {
+          const double hl = h[l];
+          for (int64_t c = 0; c < k; ++c) o[c] = static_cast<U>(b2[c] + w2[c] * hl);
         }
+        continue;
+      }
+      for (int64_t c = 0; c < k; ++c) {
+        double* col = cols.data() + c * group;
+        std::fill(col, col + rows, b2[c]);
+        for (int64_t u = 0; u < j; ++u) {
+          const double w = w2[c * j + u];
+          const double* hu = h + u * group;
+          for (int64_t l = 0; l < rows; ++l) col[l] += w * hu[l];
+        }
+      }
+      for (int64_t l = 0; l < rows; ++l, o += k) {
+        for (int64_t c = 0; c < k; ++c) o[c] = static_cast<U>(cols[c * group + l]);
       }
     }
   }

@@ -22,25 +22,47 @@
 namespace boosthead {
 namespace {
 
-// Metric from prepared (N x K) targets: accuracy for classification, RMSE for regression.
-// Share of rows whose highest score is in the target's column (first maximum, as argmax).
+// Index of each row's highest score (the first of equal ones, as argmax), for contiguous rows.
 template <typename T>
-double argmax_agreement(const torch::Tensor& f, const torch::Tensor& y) {
-  const T* a = f.data_ptr<T>();
-  const T* b = y.data_ptr<T>();
-  const int64_t n = f.size(0), k = f.size(1);
-  int64_t hits = 0;
-  for (int64_t i = 0; i < n; ++i, a += k, b += k) {
-    int64_t fa = 0, ya = 0;
+void row_argmax(const T* a, int64_t n, int64_t k, int64_t* out) {
+  for (int64_t i = 0; i < n; ++i, a += k) {
+    T best = a[0];
+    int64_t arg = 0;
     for (int64_t c = 1; c < k; ++c) {
-      if (a[c] > a[fa]) fa = c;
-      if (b[c] > b[ya]) ya = c;
+      const bool higher = a[c] > best;  // selects, not branches: scores are unpredictable
+      best = higher ? a[c] : best;
+      arg = higher ? c : arg;
     }
-    hits += fa == ya;
+    out[i] = arg;
   }
-  return static_cast<double>(hits) / static_cast<double>(n);
 }
 
+bool host_scores(const torch::Tensor& f) {
+  return f.device().is_cpu() && f.dim() == 2 && f.size(0) > 0 &&
+         (f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble);
+}
+
+// Each row's highest-scoring column, on the host.
+std::vector<int64_t> host_argmax(const torch::Tensor& f) {
+  auto c = f.contiguous();
+  std::vector<int64_t> out(static_cast<size_t>(c.size(0)));
+  if (c.scalar_type() == torch::kFloat) {
+    row_argmax(c.data_ptr<float>(), c.size(0), c.size(1), out.data());
+  } else {
+    row_argmax(c.data_ptr<double>(), c.size(0), c.size(1), out.data());
+  }
+  return out;
+}
+
+// Share of rows whose highest score is in column labels[i].
+double share_at(const torch::Tensor& f, const std::vector<int64_t>& labels) {
+  const auto arg = host_argmax(f);
+  int64_t hits = 0;
+  for (size_t i = 0; i < arg.size(); ++i) hits += arg[i] == labels[i];
+  return static_cast<double>(hits) / static_cast<double>(arg.size());
+}
+
+// Metric from prepared (N x K) targets: accuracy for classification, RMSE for regression.
 double metric(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
   if (loss == "binary_logistic") {
     return ((f > 0).to(y.scalar_type()) == y).to(torch::kDouble).mean().item<double>();
@@ -48,33 +70,28 @@ double metric(const std::string& loss, const torch::Tensor& f, const torch::Tens
   if (loss == "multinomial") {
     // LibTorch's argmax over a few columns costs about 0.1 ms per 4,000 rows on the CPU, every
     // stage; a host loop is some twenty times faster.
-    const bool host = f.device().is_cpu() && f.scalar_type() == y.scalar_type() &&
-                      (f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble);
-    if (host && f.size(0) > 0) {
-      auto fc = f.contiguous(), yc = y.contiguous();
-      return f.scalar_type() == torch::kFloat ? argmax_agreement<float>(fc, yc)
-                                              : argmax_agreement<double>(fc, yc);
-    }
+    if (host_scores(f) && host_scores(y)) return share_at(f, host_argmax(y));
     return (f.argmax(1) == y.argmax(1)).to(torch::kDouble).mean().item<double>();
   }
   return std::sqrt((f - y).pow(2).mean().item<double>());
 }
 
-std::vector<int64_t> sample_without_replacement(int64_t n, int64_t k, std::mt19937_64& rng,
-                                                std::vector<int64_t>& scratch) {
-  scratch.resize(n);
-  for (int64_t i = 0; i < n; ++i) scratch[i] = i;
-  for (int64_t i = 0; i < k; ++i) std::swap(scratch[i], scratch[i + rng() % (n - i)]);
-  // The drawn rows in increasing order, without a sort: mark them, then read the marks.
-  std::vector<char> drawn(n, 0);
-  for (int64_t i = 0; i < k; ++i) drawn[scratch[i]] = 1;
-  std::vector<int64_t> out;
-  out.reserve(k);
-  for (int64_t i = 0; i < n; ++i) {
-    if (drawn[i]) out.push_back(i);
+// metric() for one set of targets and many scores: each row's class is worked out once.
+class StageMetric {
+ public:
+  StageMetric(std::string loss, torch::Tensor y) : loss_(std::move(loss)), y_(std::move(y)) {
+    if (loss_ == "multinomial" && y_.defined() && host_scores(y_)) labels_ = host_argmax(y_);
   }
-  return out;
-}
+  double operator()(const torch::Tensor& f) const {
+    if (!labels_.empty() && host_scores(f)) return share_at(f, labels_);
+    return metric(loss_, f, y_);
+  }
+
+ private:
+  std::string loss_;
+  torch::Tensor y_;
+  std::vector<int64_t> labels_;
+};
 
 // Order-sensitive checksum of a tensor, to tell a checkpoint's data from other data.
 double checksum(const torch::Tensor& t) {
@@ -230,9 +247,13 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   };
   std::mt19937_64 rng(o.seed());
   std::vector<int64_t> scratch;
+  std::vector<char> drawn;
   const int64_t n_sub = std::max<int64_t>(1, static_cast<int64_t>(o.subsample() * n));
+  auto rows = torch::empty({n_sub}, torch::kLong);  // each stage's subsample
+  const StageMetric train_metric(loss_name, y), valid_metric(loss_name, yv);
   double train_loss = loss->value(f, y);
   torch::Tensor r_next;  // pseudo-residuals at f when already known
+  torch::Tensor f_new;   // the next scores, written in place
   const int64_t first_stage = head.num_stages() + 1;
   const int64_t last_stage = head.num_stages() + o.stages();
   double elapsed_before = 0.0;
@@ -297,8 +318,8 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     r_next = torch::Tensor();
     torch::Tensor xs = x, rs = r;
     if (n_sub < n) {
-      auto idx = torch::tensor(sample_without_replacement(n, n_sub, rng, scratch), torch::kLong)
-                     .to(device);
+      detail::sample_without_replacement(n, n_sub, rng, scratch, drawn, rows.data_ptr<int64_t>());
+      auto idx = rows.to(device);
       xs = x.index_select(0, idx);
       rs = r.index_select(0, idx);
     }
@@ -320,11 +341,13 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     }
     double step = o.shrinkage() * rho;
     double new_loss = train_loss;
-    torch::Tensor f_new;
     bool accepted = false;
+    // The candidate scores go into a second buffer, swapped with f when accepted: a fresh
+    // N x K tensor per try cost more than the addition.
+    if (!f_new.defined() || f_new.sizes() != f.sizes()) f_new = torch::empty_like(f);
     // A Newton step can overshoot on the logistic losses; halve it until the loss decreases.
     for (int tries = 0; tries < 30 && step != 0.0 && std::isfinite(step); ++tries) {
-      f_new = f + step * h;
+      torch::add_out(f_new, f, h, step);
       std::tie(new_loss, r_next) = loss->value_and_residuals(f_new, y);
       if (std::isfinite(new_loss) && new_loss <= train_loss) {
         accepted = true;
@@ -336,18 +359,18 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
       reason = "no_progress";
       break;
     }
-    f = f_new;
+    std::swap(f, f_new);
     train_loss = new_loss;
     head.append_stage(params, step);
 
     StageRecord rec;
     rec.stage = stage;
     rec.train_loss = train_loss;
-    rec.train_metric = metric(loss_name, f, y);
+    rec.train_metric = train_metric(f);
     if (has_valid) {
       fv.add_(stage_output(params, true), step);
       rec.valid_loss = loss->value(fv, yv);
-      rec.valid_metric = metric(loss_name, fv, yv);
+      rec.valid_metric = valid_metric(fv);
     }
     rec.rho = rho;
     rec.solver_iterations = report.iterations;

@@ -5,10 +5,13 @@
 #include <boosthead/trainer.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
+#include "fit_inputs.h"
 #include "test_util.h"
 
 using namespace boosthead;
@@ -54,6 +57,22 @@ double test_score(const FitResult& fit, const Split& s, int64_t stages = -1) {
 }
 
 }  // namespace
+
+// The recorded validation accuracy is the accuracy of the head trained so far on those rows.
+TEST(Trainer, RecordedValidationMetricIsTheHeadsAccuracy) {
+  auto p = test::synthetic("multinomial", 400, 5, 4, 2);
+  auto x = p.x.narrow(0, 0, 300), y = p.y.narrow(0, 0, 300);
+  auto xv = p.x.narrow(0, 300, 100), yv = p.y.narrow(0, 300, 100);
+  auto fit = Trainer(TrainerOptions().stages(6).max_iter(30).shrinkage(0.5).keep_best(false))
+                 .fit(x, y, xv, yv);
+  ASSERT_EQ(fit.history.size(), 6u);
+  torch::NoGradGuard ng;
+  for (int64_t t : {1, 6}) {
+    auto acc = (fit.head->forward(xv, t).argmax(1) == yv).to(torch::kDouble).mean();
+    ASSERT_TRUE(fit.history[t - 1].valid_metric);
+    EXPECT_NEAR(*fit.history[t - 1].valid_metric, acc.item<double>(), 1.5 / 100) << t;
+  }
+}
 
 TEST(Trainer, FusedHeadReproducesTheTrainingLossOfTheStagedSum) {
   for (const std::string loss : {"squared", "binary_logistic", "multinomial"}) {
@@ -320,4 +339,56 @@ TEST(TrainerDivergence, NonFiniteStagesAreRejectedAndTheModelStaysFinite) {
   EXPECT_EQ(fit.head->num_stages(), 0);
   torch::NoGradGuard ng;
   EXPECT_TRUE(torch::isfinite(fit.head->forward(p.x)).all().item<bool>());
+}
+
+// all_finite checks every stage's weights and outputs: each kind of non-finite value at either
+// end or in the middle is found; the extreme finite values are not mistaken for one.
+TEST(FitInputs, AllFiniteFindsEveryNonFiniteValue) {
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    auto x = torch::randn({37, 5}, dtype);
+    x[0][0] = std::numeric_limits<double>::denorm_min();
+    x[1][1] = -0.0;
+    x[2][2] = dtype == torch::kFloat ? std::numeric_limits<float>::max()
+                                     : std::numeric_limits<double>::max();
+    x[3][3] = -x[2][2].item<double>();
+    EXPECT_TRUE(boosthead::detail::all_finite(x)) << dtype;
+    EXPECT_TRUE(boosthead::detail::all_finite(x.t())) << dtype;  // not contiguous
+    const double inf = std::numeric_limits<double>::infinity();
+    for (double bad : {std::nan(""), inf, -inf}) {
+      for (int64_t at : {int64_t{0}, int64_t{92}, x.numel() - 1}) {
+        auto y = x.clone();
+        y.view(-1)[at] = bad;
+        EXPECT_FALSE(boosthead::detail::all_finite(y)) << dtype << " " << bad << " at " << at;
+        EXPECT_FALSE(boosthead::detail::all_finite(y.t())) << dtype << " " << bad << " at " << at;
+      }
+    }
+  }
+}
+
+// Each stage's subsample: k distinct rows in increasing order, every row equally likely.
+TEST(FitInputs, SubsampleDrawsDistinctSortedRowsUniformly) {
+  std::mt19937_64 rng(3);
+  std::vector<int64_t> scratch;
+  std::vector<char> drawn;
+  const int64_t n = 50;
+  std::vector<int64_t> counts(n, 0);
+  const int draws = 4000;
+  for (int64_t k : {int64_t{1}, int64_t{20}, n}) {
+    std::fill(counts.begin(), counts.end(), 0);
+    std::vector<int64_t> out(k + 1, -7);  // one guard value after the k rows
+    for (int t = 0; t < draws; ++t) {
+      boosthead::detail::sample_without_replacement(n, k, rng, scratch, drawn, out.data());
+      for (int64_t i = 0; i < k; ++i) {
+        ASSERT_GE(out[i], 0);
+        ASSERT_LT(out[i], n);
+        if (i > 0) ASSERT_LT(out[i - 1], out[i]);
+        ++counts[out[i]];
+      }
+      ASSERT_EQ(out[k], -7) << "wrote past the k rows";
+    }
+    // Each row is drawn with probability k / n: binomial counts within 5 standard deviations.
+    const double p = static_cast<double>(k) / n, mean = draws * p;
+    const double sd = std::sqrt(draws * p * (1 - p));
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(counts[i], mean, 5 * sd + 1e-9) << "row " << i;
+  }
 }

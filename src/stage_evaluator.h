@@ -38,8 +38,11 @@ std::unique_ptr<StageForward> make_cpu_stage_forward(const torch::Tensor& x, int
 
 // Plain loops over the rows of CPU float32/float64 data: one pass for the forward and backward of
 // every row, threaded over row blocks. Per-op dispatch dominates the torch path on small stages.
+// The rows of x and r listed in `rows` (CPU int64, checked by the caller), or all of them when
+// it is undefined: the evaluator copies the rows it uses into its own layout anyway.
 std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,
-                                                   int64_t units, const StageProblem& problem,
+                                                   const torch::Tensor& rows, int64_t units,
+                                                   const StageProblem& problem,
                                                    bool project_output);
 
 // Distinct threads that ran a part of one evaluation of the CPU kernel on this stage: at most

@@ -1,4 +1,7 @@
 #include <ATen/Parallel.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -36,6 +39,16 @@ struct LineAligned {
     return static_cast<U*>(::operator new(n * sizeof(U), std::align_val_t{64}));
   }
   void deallocate(U* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  // Sized construction leaves plain values uninitialised (the layouts below write every entry);
+  // construction from a value copies it.
+  template <typename V>
+  void construct(V* p) noexcept(std::is_nothrow_default_constructible_v<V>) {
+    ::new (static_cast<void*>(p)) V;
+  }
+  template <typename V, typename... Args>
+  void construct(V* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) V(std::forward<Args>(args)...);
+  }
   template <typename V>
   bool operator==(const LineAligned<V>&) const { return true; }
   template <typename V>
@@ -702,10 +715,11 @@ GroupKernel pick(Activation a, Isa isa, int& lanes) {
 template <typename T>
 class CpuEvaluator final : public StageEvaluator {
  public:
-  // Without residuals (r undefined, `outputs` columns) only forward_rows() is available.
-  CpuEvaluator(const torch::Tensor& x, const torch::Tensor& r, int64_t units,
-               const StageProblem& problem, bool project, int64_t outputs = 0)
-      : n_(x.size(0)),
+  // The rows of x and r listed in `rows` (int64), or all rows when it is undefined. Without
+  // residuals (r undefined, `outputs` columns) only forward_rows() is available.
+  CpuEvaluator(const torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& rows,
+               int64_t units, const StageProblem& problem, bool project, int64_t outputs = 0)
+      : n_(rows.defined() ? rows.numel() : x.size(0)),
         d_(x.size(1)),
         j_(units),
         k_(r.defined() ? r.size(1) : outputs),
@@ -724,12 +738,18 @@ class CpuEvaluator final : public StageEvaluator {
         b2_(k_),
         w2b2_(k_ * j_ + k_),
         w1f_(j_ * d_),
-        zs_(j_ * np_),
-        hs_(j_ * np_) {
+        zs_(j_ * np_, 0.0),
+        hs_(j_ * np_, 0.0) {
+    const int64_t* row_list = nullptr;
+    torch::Tensor rows_c;
+    if (rows.defined()) {
+      rows_c = rows.contiguous();
+      row_list = rows_c.data_ptr<int64_t>();
+    }
     // Transposed, zero-padded copies: one per stage, read hundreds of times.
-    xt_ = blocked<T>(x);
+    xt_ = blocked<T>(x, row_list);
     // Without residuals only the forward pass runs, which reads none.
-    if (r.defined()) rt_ = blocked<double>(r);
+    if (r.defined()) rt_ = blocked<double>(r, row_list);
     // Column sums and the total square of the residuals (padding rows are zero).
     rsum_.assign(k_, 0.0);
     double rr = 0.0;
@@ -914,30 +934,77 @@ class CpuEvaluator final : public StageEvaluator {
   }
 
  private:
-  // Rows padded to whole groups, each group's block stored column by column: groups x cols x
-  // group_, so a group's pass reads one contiguous block.
+  // The rows of `a` (all, or those listed in `rows`) padded with zero rows to whole groups, each
+  // group's block stored column by column: groups x cols x group_, so a group's pass reads one
+  // contiguous block.
   template <typename U>
-  AlignedVector<U> blocked(const torch::Tensor& a) const {
+  AlignedVector<U> blocked(const torch::Tensor& a, const int64_t* rows) const {
     auto c = a.contiguous();
     const int64_t cols = c.size(1);
-    AlignedVector<U> out(static_cast<size_t>(np_) * cols, U(0));
-    auto fill = [&](const auto* src) {
-      for (int64_t i0 = 0; i0 < n_; i0 += group_) {
-        U* block = out.data() + i0 * cols;
-        const int64_t rows = std::min(group_, n_ - i0);
-        for (int64_t l = 0; l < rows; ++l) {
-          const auto* row = src + (i0 + l) * cols;
-          for (int64_t q = 0; q < cols; ++q) block[q * group_ + l] = static_cast<U>(row[q]);
-        }
-      }
-    };
+    AlignedVector<U> out(static_cast<size_t>(np_) * cols);
     if (c.scalar_type() == torch::kFloat) {
-      fill(c.data_ptr<float>());
+      fill_blocked(c.data_ptr<float>(), cols, rows, out.data());
     } else {
-      fill(c.to(torch::kDouble).data_ptr<double>());
+      c = c.to(torch::kDouble);
+      fill_blocked(c.data_ptr<double>(), cols, rows, out.data());
     }
     return out;
   }
+
+  template <typename S, typename U>
+  void fill_blocked(const S* src, int64_t cols, const int64_t* rows, U* out) const {
+    auto row = [&](int64_t i) { return src + (rows ? rows[i] : i) * cols; };
+    for (int64_t i0 = 0; i0 < np_; i0 += group_) {
+      U* block = out + i0 * cols;
+      const int64_t real = std::clamp<int64_t>(n_ - i0, 0, group_);
+      int64_t l = 0;
+#ifdef __SSE2__
+      if constexpr (std::is_same_v<S, float>) {
+        // Four rows at a time, 4 x 4 tiles transposed in registers: a 16-byte store per four
+        // values instead of a store per value (a Satellite stage's 2,145 x 36: 49 -> 12 us).
+        for (; l + 4 <= real; l += 4) {
+          const float* r0 = row(i0 + l);
+          const float* r1 = row(i0 + l + 1);
+          const float* r2 = row(i0 + l + 2);
+          const float* r3 = row(i0 + l + 3);
+          int64_t q = 0;
+          for (; q + 4 <= cols; q += 4) {
+            __m128 t0 = _mm_loadu_ps(r0 + q), t1 = _mm_loadu_ps(r1 + q);
+            __m128 t2 = _mm_loadu_ps(r2 + q), t3 = _mm_loadu_ps(r3 + q);
+            _MM_TRANSPOSE4_PS(t0, t1, t2, t3);
+            store4(block + q * group_ + l, t0);
+            store4(block + (q + 1) * group_ + l, t1);
+            store4(block + (q + 2) * group_ + l, t2);
+            store4(block + (q + 3) * group_ + l, t3);
+          }
+          for (; q < cols; ++q) {
+            U* o = block + q * group_ + l;
+            o[0] = static_cast<U>(r0[q]);
+            o[1] = static_cast<U>(r1[q]);
+            o[2] = static_cast<U>(r2[q]);
+            o[3] = static_cast<U>(r3[q]);
+          }
+        }
+      }
+#endif
+      for (; l < real; ++l) {
+        const S* r = row(i0 + l);
+        for (int64_t q = 0; q < cols; ++q) block[q * group_ + l] = static_cast<U>(r[q]);
+      }
+      for (; l < group_; ++l) {
+        for (int64_t q = 0; q < cols; ++q) block[q * group_ + l] = U(0);
+      }
+    }
+  }
+
+#ifdef __SSE2__
+  // Four float32 values to four consecutive entries of float32 or float64.
+  static void store4(float* o, __m128 v) { _mm_storeu_ps(o, v); }
+  static void store4(double* o, __m128 v) {
+    _mm_storeu_pd(o, _mm_cvtps_pd(v));
+    _mm_storeu_pd(o + 2, _mm_cvtps_pd(_mm_movehl_ps(v, v)));
+  }
+#endif
 
   Pass pass() {
     Pass s;
@@ -975,8 +1042,10 @@ class CpuEvaluator final : public StageEvaluator {
     const int parts = this->parts();
     const int64_t width = count * lanes_;
     const int64_t stride = (width + count + 7) / 8 * 8;  // whole cache lines per thread
-    if (acc_.size() < static_cast<size_t>(parts * stride)) acc_.resize(parts * stride);
-    if (scratch_.size() < static_cast<size_t>(parts * scratch)) scratch_.resize(parts * scratch);
+    if (acc_.size() < static_cast<size_t>(parts * stride)) acc_.resize(parts * stride, 0.0);
+    if (scratch_.size() < static_cast<size_t>(parts * scratch)) {
+      scratch_.resize(parts * scratch, 0.0);
+    }
     ran_by_.assign(static_cast<size_t>(parts), RanBy{});
     auto body = [&](int t) {
       if (t >= parts) return;
@@ -1111,7 +1180,7 @@ class CpuEvaluator final : public StageEvaluator {
 }  // namespace
 
 int kernel_threads_used(const torch::Tensor& x, const torch::Tensor& r, int64_t units) {
-  CpuEvaluator<double> ev(x, r, units, StageProblem(), /*project=*/false);
+  CpuEvaluator<double> ev(x, r, torch::Tensor(), units, StageProblem(), /*project=*/false);
   std::vector<double> theta(units * x.size(1) + units + r.size(1) * units + r.size(1), 0.1), g;
   ev.evaluate(theta, &g);
   return ev.threads_used();
@@ -1123,7 +1192,8 @@ template <typename T>
 class CpuStageForward final : public StageForward {
  public:
   CpuStageForward(const torch::Tensor& x, int64_t units, int64_t outputs, Activation act)
-      : rows_(x, torch::Tensor(), units, StageProblem().activation(act), false, outputs),
+      : rows_(x, torch::Tensor(), torch::Tensor(), units, StageProblem().activation(act), false,
+              outputs),
         dtype_(x.scalar_type()) {}
   torch::Tensor operator()(const StageParams& params) override {
     return rows_.forward_rows(params, dtype_);
@@ -1149,15 +1219,16 @@ std::unique_ptr<StageForward> make_cpu_stage_forward(const torch::Tensor& x, int
 }
 
 std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const torch::Tensor& r,
-                                                   int64_t units, const StageProblem& problem,
+                                                   const torch::Tensor& rows, int64_t units,
+                                                   const StageProblem& problem,
                                                    bool project_output) {
   // Float32 features are multiplied in float32 (twice the lanes and half the bytes of float64:
   // a Satellite stage's evaluation 11.6 -> 10.4 us) and the activations computed in float32;
   // the outputs, the gradients and every sum are float64.
   if (x.scalar_type() == torch::kDouble) {
-    return std::make_unique<CpuEvaluator<double>>(x, r, units, problem, project_output);
+    return std::make_unique<CpuEvaluator<double>>(x, r, rows, units, problem, project_output);
   }
-  return std::make_unique<CpuEvaluator<float>>(x, r, units, problem, project_output);
+  return std::make_unique<CpuEvaluator<float>>(x, r, rows, units, problem, project_output);
 }
 
 }  // namespace boosthead::detail

@@ -37,6 +37,30 @@ void check_problem(const torch::Tensor& x, const torch::Tensor& r, const StagePa
               r.device());
 }
 
+void check_rows(const torch::Tensor& x, const torch::Tensor& rows) {
+  TORCH_CHECK(rows.dim() == 1, "expected 1-D row indices, got ", rows.dim(), "-D");
+  TORCH_CHECK(rows.scalar_type() == torch::kLong, "expected int64 row indices, got ",
+              rows.scalar_type());
+  TORCH_CHECK(rows.device() == x.device(), "row indices on ", rows.device(), " but stage inputs on ",
+              x.device());
+  TORCH_CHECK(rows.numel() > 0, "cannot fit a stage on zero rows");
+  int64_t lo = 0, hi = 0;
+  if (rows.device().is_cpu()) {
+    auto c = rows.contiguous();
+    const int64_t* p = c.data_ptr<int64_t>();
+    lo = hi = p[0];
+    for (int64_t i = 1; i < c.numel(); ++i) {
+      lo = std::min(lo, p[i]);
+      hi = std::max(hi, p[i]);
+    }
+  } else {
+    lo = rows.min().item<int64_t>();
+    hi = rows.max().item<int64_t>();
+  }
+  TORCH_CHECK(lo >= 0 && hi < x.size(0), "row indices must be in [0, ", x.size(0),
+              "), got values in [", lo, ", ", hi, "]");
+}
+
 // The stage objective with torch ops on preallocated buffers, for any device. The L-BFGS
 // bookkeeping stays in double on the host whatever the device.
 class TorchEvaluator final : public detail::StageEvaluator {
@@ -211,12 +235,18 @@ std::vector<double> detail::pack_params(const StageParams& p, bool project_outpu
 
 namespace {
 
+// For the rows of x and r listed in `rows`, or all of them when it is undefined.
 std::unique_ptr<detail::StageEvaluator> make_evaluator(const torch::Tensor& x,
-                                                       const torch::Tensor& r, int64_t units,
+                                                       const torch::Tensor& r,
+                                                       const torch::Tensor& rows, int64_t units,
                                                        const StageProblem& problem, bool project) {
   if (x.device().is_cpu() &&
       (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble)) {
-    return detail::make_cpu_evaluator(x, r, units, problem, project);
+    return detail::make_cpu_evaluator(x, r, rows, units, problem, project);
+  }
+  if (rows.defined()) {
+    return std::make_unique<TorchEvaluator>(x.index_select(0, rows), r.index_select(0, rows),
+                                            units, problem, project);
   }
   return std::make_unique<TorchEvaluator>(x, r, units, problem, project);
 }
@@ -231,10 +261,12 @@ detail::LbfgsSettings settings_for(const StageProblem& problem) {
 
 // L-BFGS on the stage objective from the weights `params` holds.
 SolverReport minimize_stage(const torch::Tensor& x, const torch::Tensor& r,
-                            const StageProblem& problem, StageParams& params, bool project) {
+                            const torch::Tensor& rows, const StageProblem& problem,
+                            StageParams& params, bool project) {
   check_problem(x, r, params);
+  if (rows.defined()) check_rows(x, rows);
   torch::NoGradGuard no_grad;
-  auto evaluator = make_evaluator(x, r, params.w1.size(0), problem, project);
+  auto evaluator = make_evaluator(x, r, rows, params.w1.size(0), problem, project);
   auto theta = detail::pack_params(params, project);
   detail::LbfgsOutcome out;
   evaluator->session([&] {
@@ -254,7 +286,11 @@ class LbfgsSolver final : public StageSolver {
   std::string name() const override { return "lbfgs"; }
   SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
                    StageParams& params) override {
-    return minimize_stage(x, r, problem, params, /*project=*/false);
+    return minimize_stage(x, r, torch::Tensor(), problem, params, /*project=*/false);
+  }
+  SolverReport fit_rows(const torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& rows,
+                        const StageProblem& problem, StageParams& params) override {
+    return minimize_stage(x, r, rows, problem, params, /*project=*/false);
   }
 };
 
@@ -265,7 +301,11 @@ class VarproSolver final : public StageSolver {
   std::string name() const override { return "varpro"; }
   SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
                    StageParams& params) override {
-    return minimize_stage(x, r, problem, params, /*project=*/true);
+    return minimize_stage(x, r, torch::Tensor(), problem, params, /*project=*/true);
+  }
+  SolverReport fit_rows(const torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& rows,
+                        const StageProblem& problem, StageParams& params) override {
+    return minimize_stage(x, r, rows, problem, params, /*project=*/true);
   }
 };
 
@@ -328,6 +368,14 @@ Registry& registry() {
 
 }  // namespace
 
+SolverReport StageSolver::fit_rows(const torch::Tensor& x, const torch::Tensor& r,
+                                   const torch::Tensor& rows, const StageProblem& problem,
+                                   StageParams& params) {
+  check_problem(x, r, params);
+  check_rows(x, rows);
+  return fit(x.index_select(0, rows), r.index_select(0, rows), problem, params);
+}
+
 void register_stage_solver(const std::string& name, StageSolverFactory factory) {
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
@@ -364,7 +412,8 @@ double stage_objective(const torch::Tensor& x, const torch::Tensor& r, const Sta
                        const StageParams& params, StageParams* grad) {
   check_problem(x, r, params);
   torch::NoGradGuard no_grad;
-  auto evaluator = make_evaluator(x, r, params.w1.size(0), problem, /*project=*/false);
+  auto evaluator =
+      make_evaluator(x, r, torch::Tensor(), params.w1.size(0), problem, /*project=*/false);
   auto theta = detail::pack_params(params, /*project_output=*/false);
   std::vector<double> g;
   const double f = evaluator->evaluate(theta, grad ? &g : nullptr);

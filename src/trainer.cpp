@@ -316,12 +316,10 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     // The residuals at f come with the loss of the last accepted step.
     auto r = r_next.defined() ? r_next : loss->pseudo_residuals(f, y);
     r_next = torch::Tensor();
-    torch::Tensor xs = x, rs = r;
+    torch::Tensor idx;  // the stage's rows; all when undefined
     if (n_sub < n) {
       detail::sample_without_replacement(n, n_sub, rng, scratch, drawn, rows.data_ptr<int64_t>());
-      auto idx = rows.to(device);
-      xs = x.index_select(0, idx);
-      rs = r.index_select(0, idx);
+      idx = rows.to(device);
     }
     StageParams params;
     SolverReport report;
@@ -330,7 +328,8 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     // A stage whose fit is not finite is drawn again from a fresh start once before giving up.
     for (int attempt = 0; attempt < 2; ++attempt) {
       params = detail::glorot_init(rng, d, units, k, stage_act, opt);
-      report = solver->fit(xs, rs, problem, params);
+      report = idx.defined() ? solver->fit_rows(x, r, idx, problem, params)
+                             : solver->fit(x, r, problem, params);
       h = stage_output(params, false);
       if (detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
           detail::all_finite(params.w2) && detail::all_finite(params.b2) &&

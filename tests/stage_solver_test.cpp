@@ -219,6 +219,60 @@ TEST(StageSolver, RejectsBadShapesAndUnknownNames) {
   }
 }
 
+// fit_rows on a subsample is fit on the selected rows: the built-in solvers copy the rows into
+// their layout themselves, bit for bit the same values. Row counts and feature counts that are
+// not multiples of the four-row tiles, repeated and unsorted rows, every instruction set.
+TEST(StageSolver, FitRowsEqualsFitOnTheSelectedRows) {
+  for (const char* isa : {"baseline", "avx2", "avx512"}) {
+    setenv("BOOSTHEAD_CPU_ISA", isa, 1);
+    for (auto dtype : {torch::kFloat, torch::kDouble}) {
+      for (int64_t d : {7, 8}) {
+        torch::manual_seed(12);
+        auto x = torch::randn({300, d}, dtype);
+        auto r = torch::randn({300, 5}, dtype);
+        auto rows = torch::randperm(300, torch::kLong).narrow(0, 0, 203);
+        rows[5] = rows[9].item<int64_t>();  // a repeated row
+        for (const std::string name : {"lbfgs", "varpro", "torch_lbfgs"}) {
+          auto problem = StageProblem().max_iter(15);
+          auto init = random_params(d, 2, 5, dtype);
+          auto a = init.clone(), b = init.clone();
+          auto solver = make_stage_solver(name);
+          const auto ra = solver->fit_rows(x, r, rows, problem, a);
+          const auto rb = solver->fit(x.index_select(0, rows), r.index_select(0, rows), problem, b);
+          const std::string what = std::string(isa) + " " + name + " d=" + std::to_string(d);
+          EXPECT_EQ(ra.evaluations, rb.evaluations) << what;
+          EXPECT_DOUBLE_EQ(ra.objective, rb.objective) << what;
+          EXPECT_TRUE(torch::equal(a.w1, b.w1)) << what;
+          EXPECT_TRUE(torch::equal(a.w2, b.w2)) << what;
+        }
+      }
+    }
+  }
+  unsetenv("BOOSTHEAD_CPU_ISA");
+}
+
+TEST(StageSolver, FitRowsRejectsBadRowIndices) {
+  auto problem = StageProblem().max_iter(3);
+  auto x = torch::randn({10, 3}), r = torch::randn({10, 2});
+  for (const std::string name : {"lbfgs", "torch_lbfgs"}) {
+    auto solver = make_stage_solver(name);
+    auto p = random_params(3, 1, 2, torch::kFloat);
+    auto expect_error = [&](const torch::Tensor& rows, const std::string& text) {
+      try {
+        solver->fit_rows(x, r, rows, problem, p);
+        ADD_FAILURE() << name << ": no error for " << text;
+      } catch (const c10::Error& e) {
+        EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << name << ": " << e.what();
+      }
+    };
+    expect_error(torch::tensor({0, 10}, torch::kLong), "must be in [0, 10), got values in [0, 10]");
+    expect_error(torch::tensor({-1, 2}, torch::kLong), "got values in [-1, 2]");
+    expect_error(torch::tensor({0, 1}, torch::kInt), "expected int64 row indices");
+    expect_error(torch::zeros({2, 2}, torch::kLong), "expected 1-D row indices, got 2-D");
+    expect_error(torch::zeros({0}, torch::kLong), "zero rows");
+  }
+}
+
 // With one unit the stage's forward pass takes a matrix-vector product; it must equal the
 // general two-layer formula.
 TEST(StageSolver, OneUnitForwardMatchesTheGeneralFormula) {

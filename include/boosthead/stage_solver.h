@@ -67,6 +67,12 @@ class StageSolver {
   /// Minimises the stage objective on rows `x` (n x d) against residuals `r` (n x K).
   virtual SolverReport fit(const torch::Tensor& x, const torch::Tensor& r,
                            const StageProblem& problem, StageParams& params) = 0;
+  /// fit() on the rows `rows` (1-D int64 indices into x, on its device) of `x` (n x d) and
+  /// `r` (n x K): a stage's subsample. The default selects the rows and calls fit(); the
+  /// built-in solvers copy them straight into their own layout.
+  virtual SolverReport fit_rows(const torch::Tensor& x, const torch::Tensor& r,
+                                const torch::Tensor& rows, const StageProblem& problem,
+                                StageParams& params);
 };
 
 /// Creates a solver.

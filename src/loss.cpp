@@ -1,4 +1,5 @@
 #include <boosthead/loss.h>
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -69,21 +70,38 @@ decltype(auto) with_columns(int64_t k, F&& fn) {
   }
 }
 
-// exp(f - max of its row) into `shifted` (N x K); each row's max into `maxima` when given.
+// The row loops below run over chunks of rows spread over LibTorch's threads; each chunk's sums
+// are combined in chunk order, so the results do not depend on the thread count. A Satellite
+// stage's 4,290 rows are five chunks.
+constexpr int64_t kChunkRows = 1024;
+
+// fn(chunk, first row, end row) for every chunk of n rows; in parallel from two chunks on.
+template <typename F>
+void for_chunks(int64_t n, const F& fn) {
+  const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
+  at::parallel_for(0, chunks, 2, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) fn(c, c * kChunkRows, std::min(n, (c + 1) * kChunkRows));
+  });
+}
+
+int64_t num_chunks(int64_t n) { return (n + kChunkRows - 1) / kChunkRows; }
+
+// Rows [r0, r1) of exp(f - max of its row) into e (both N x K, contiguous); each row's max into
+// maxima[row] when given. The exp runs on the chunk's block of e: every path to the residuals
+// takes the same chunks, so their values agree bit for bit.
 template <typename T, int KC>
-void exp_shifted(const torch::Tensor& f, torch::Tensor& shifted, std::vector<double>* maxima) {
-  const int64_t n = f.size(0), k = KC ? KC : f.size(1);
-  shifted = torch::empty_like(f);
-  const T* a = f.data_ptr<T>();
-  T* b = shifted.data_ptr<T>();
-  if (maxima) maxima->resize(n);
-  for (int64_t i = 0; i < n; ++i, a += k, b += k) {
+void exp_shifted_rows(const torch::Tensor& f, torch::Tensor& e, int64_t r0, int64_t r1,
+                      double* maxima) {
+  const int64_t k = KC ? KC : f.size(1);
+  const T* a = f.data_ptr<T>() + r0 * k;
+  T* b = e.data_ptr<T>() + r0 * k;
+  for (int64_t i = r0; i < r1; ++i, a += k, b += k) {
     T m = a[0];
     for (int64_t c = 1; c < k; ++c) m = a[c] > m ? a[c] : m;
     for (int64_t c = 0; c < k; ++c) b[c] = a[c] - m;
-    if (maxima) (*maxima)[i] = m;
+    if (maxima) maxima[i] = m;
   }
-  shifted.exp_();
+  e.narrow(0, r0, r1 - r0).exp_();
 }
 
 // One row's y - softmax from its shifted exponentials e, written over e. Both paths to the
@@ -102,50 +120,57 @@ void residual_row(T* e, const T* y, int64_t k_runtime) {
 // Y - softmax(F), row by row.
 template <typename T, int KC>
 torch::Tensor softmax_residuals(const torch::Tensor& f, const torch::Tensor& y) {
-  torch::Tensor r;
-  exp_shifted<T, KC>(f, r, nullptr);
-  const int64_t n = f.size(0), k = f.size(1);
-  T* b = r.data_ptr<T>();
-  const T* t = y.data_ptr<T>();
-  for (int64_t i = 0; i < n; ++i, b += k, t += k) residual_row<T, KC>(b, t, k);
+  auto r = torch::empty_like(f);
+  const int64_t k = f.size(1);
+  for_chunks(f.size(0), [&](int64_t, int64_t r0, int64_t r1) {
+    exp_shifted_rows<T, KC>(f, r, r0, r1, nullptr);
+    T* b = r.data_ptr<T>() + r0 * k;
+    const T* t = y.data_ptr<T>() + r0 * k;
+    for (int64_t i = r0; i < r1; ++i, b += k, t += k) residual_row<T, KC>(b, t, k);
+  });
   return r;
 }
 
 // Mean over rows of logsumexp(F) - y.F, in double; with `residuals`, also Y - softmax(F) from
 // the same exponentials. The logs of the rows' sums (each in [1, K]) are taken as one log of
-// their product, renormalised with frexp every 16 rows (K^16 stays far below overflow): one log
-// per call instead of one per row, and the product's rounding (a relative 1e-16 per row) is the
-// size of the rounding of a sum of logs.
+// their product per chunk, renormalised with frexp every 16 rows (K^16 stays far below
+// overflow): a log per chunk instead of one per row, and the product's rounding (a relative
+// 1e-16 per row) is the size of the rounding of a sum of logs.
 template <typename T, int KC>
 double multinomial_value(const torch::Tensor& f, const torch::Tensor& y,
                          torch::Tensor* residuals = nullptr) {
-  torch::Tensor e;
-  std::vector<double> maxima;
-  exp_shifted<T, KC>(f, e, &maxima);
   const int64_t n = f.size(0), k = KC ? KC : f.size(1);
-  T* b = e.data_ptr<T>();
-  const T* a = f.data_ptr<T>();
-  const T* t = y.data_ptr<T>();
-  double total = 0.0, product = 1.0;
-  int64_t exponent = 0;
-  for (int64_t i = 0; i < n; ++i, a += k, b += k, t += k) {
-    double row = 0.0, yf = 0.0;
-    for (int64_t c = 0; c < k; ++c) {
-      row += b[c];
-      yf += static_cast<double>(t[c]) * a[c];
+  auto e = torch::empty_like(f);
+  std::vector<double> maxima(n), chunk_sums(num_chunks(n));
+  for_chunks(n, [&](int64_t chunk, int64_t r0, int64_t r1) {
+    exp_shifted_rows<T, KC>(f, e, r0, r1, maxima.data());
+    T* b = e.data_ptr<T>() + r0 * k;
+    const T* a = f.data_ptr<T>() + r0 * k;
+    const T* t = y.data_ptr<T>() + r0 * k;
+    double total = 0.0, product = 1.0;
+    int64_t exponent = 0;
+    for (int64_t i = r0; i < r1; ++i, a += k, b += k, t += k) {
+      double row = 0.0, yf = 0.0;
+      for (int64_t c = 0; c < k; ++c) {
+        row += b[c];
+        yf += static_cast<double>(t[c]) * a[c];
+      }
+      product *= row;
+      if (((i - r0) & 15) == 15) {
+        int ex = 0;
+        product = std::frexp(product, &ex);
+        exponent += ex;
+      }
+      total += maxima[i] - yf;
+      if (residuals) residual_row<T, KC>(b, t, k);
     }
-    product *= row;
-    if ((i & 15) == 15) {
-      int ex = 0;
-      product = std::frexp(product, &ex);
-      exponent += ex;
-    }
-    total += maxima[i] - yf;
-    if (residuals) residual_row<T, KC>(b, t, k);
-  }
+    chunk_sums[chunk] =
+        total + std::log(product) + static_cast<double>(exponent) * std::log(2.0);
+  });
   if (residuals) *residuals = e;
-  const double log_sums = std::log(product) + static_cast<double>(exponent) * std::log(2.0);
-  return (total + log_sums) / static_cast<double>(n);
+  double sum = 0.0;
+  for (double v : chunk_sums) sum += v;
+  return sum / static_cast<double>(n);
 }
 
 // sum(r h) / sum_i (h_i^T diag(p_i) h_i - (p_i^T h_i)^2) with p = y - r.
@@ -153,24 +178,32 @@ template <typename T, int KC>
 std::pair<double, double> multinomial_newton_sums(const torch::Tensor& y, const torch::Tensor& r,
                                                   const torch::Tensor& h) {
   const int64_t n = y.size(0), k = KC ? KC : y.size(1);
-  const T* t = y.data_ptr<T>();
-  const T* q = r.data_ptr<T>();
-  const T* d = h.data_ptr<T>();
-  // Four rows' sums at a time: one running sum over all N x K products is a chain of dependent
-  // additions, and it took 33 us on Satellite's 4,290 x 6.
-  double num[4] = {}, den[4] = {};
-  for (int64_t i = 0; i < n; ++i, t += k, q += k, d += k) {
-    double rh = 0.0, ph = 0.0, phh = 0.0;
-    for (int64_t c = 0; c < k; ++c) {
-      const double p = static_cast<double>(t[c]) - q[c];
-      rh += static_cast<double>(q[c]) * d[c];
-      ph += p * d[c];
-      phh += p * d[c] * d[c];
+  std::vector<double> nums(num_chunks(n)), dens(num_chunks(n));
+  for_chunks(n, [&](int64_t chunk, int64_t r0, int64_t r1) {
+    const T* t = y.data_ptr<T>() + r0 * k;
+    const T* q = r.data_ptr<T>() + r0 * k;
+    const T* d = h.data_ptr<T>() + r0 * k;
+    double num = 0.0, den = 0.0;
+    for (int64_t i = r0; i < r1; ++i, t += k, q += k, d += k) {
+      double rh = 0.0, ph = 0.0, phh = 0.0;
+      for (int64_t c = 0; c < k; ++c) {
+        const double p = static_cast<double>(t[c]) - q[c];
+        rh += static_cast<double>(q[c]) * d[c];
+        ph += p * d[c];
+        phh += p * d[c] * d[c];
+      }
+      num += rh;
+      den += phh - ph * ph;
     }
-    num[i & 3] += rh;
-    den[i & 3] += phh - ph * ph;
+    nums[chunk] = num;
+    dens[chunk] = den;
+  });
+  double num = 0.0, den = 0.0;
+  for (size_t c = 0; c < nums.size(); ++c) {
+    num += nums[c];
+    den += dens[c];
   }
-  return {(num[0] + num[1]) + (num[2] + num[3]), (den[0] + den[1]) + (den[2] + den[3])};
+  return {num, den};
 }
 
 template <typename T>

@@ -961,7 +961,8 @@ class CpuEvaluator final : public StageEvaluator {
 #ifdef __SSE2__
       if constexpr (std::is_same_v<S, float>) {
         // Four rows at a time, 4 x 4 tiles transposed in registers: a 16-byte store per four
-        // values instead of a store per value (a Satellite stage's 2,145 x 36: 49 -> 12 us).
+        // values instead of a store per value (a Satellite stage's 2,145 of 4,290 rows x 36,
+        // gathered and laid out: 67 -> 40 us on one thread).
         for (; l + 4 <= real; l += 4) {
           const float* r0 = row(i0 + l);
           const float* r1 = row(i0 + l + 1);

@@ -1,4 +1,5 @@
 #include <boosthead/loss.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -130,40 +131,43 @@ TEST(Loss, CustomLossCanBeRegistered) {
 // On contiguous CPU float/double tensors the multinomial loss runs host loops; they must give
 // what the tensor formulas give (and what a non-contiguous view, which takes the tensor path,
 // gives). Class counts with unrolled loops (3, 6) and without (9, 40); 40 classes with equal
-// scores make every row's sum of exponentials 40, the most the product of row sums grows by.
+// scores make every row's sum of exponentials 40, the most the product of row sums grows by;
+// 2,600 rows are three chunks of the row loops.
 TEST(Loss, MultinomialHostLoopsMatchTensorFormulas) {
   auto loss = make_loss("multinomial");
-  for (int64_t k : {3, 6, 9, 40})
-  for (auto dtype : {torch::kFloat, torch::kDouble}) {
-    SCOPED_TRACE(testing::Message() << k << " classes");
-    const double tol = dtype == torch::kFloat ? 1e-5 : 1e-12;
-    torch::manual_seed(5);
-    auto f = k == 40 ? torch::zeros({257, k}, dtype) : 3 * torch::randn({257, k}, dtype);
-    auto y = loss->prepare_targets(torch::randint(0, k, {257}, torch::kLong), k, dtype);
-    auto h = torch::randn({257, k}, dtype);
-    auto p = torch::softmax(f.to(torch::kDouble), 1);
-    auto yd = y.to(torch::kDouble), hd = h.to(torch::kDouble);
+  const int64_t rows = 2600;
+  for (int64_t k : {3, 6, 9, 40}) {
+    for (auto dtype : {torch::kFloat, torch::kDouble}) {
+      SCOPED_TRACE(testing::Message() << k << " classes");
+      const double tol = dtype == torch::kFloat ? 1e-5 : 1e-12;
+      torch::manual_seed(5);
+      auto f = k == 40 ? torch::zeros({rows, k}, dtype) : 3 * torch::randn({rows, k}, dtype);
+      auto y = loss->prepare_targets(torch::randint(0, k, {rows}, torch::kLong), k, dtype);
+      auto h = torch::randn({rows, k}, dtype);
+      auto p = torch::softmax(f.to(torch::kDouble), 1);
+      auto yd = y.to(torch::kDouble), hd = h.to(torch::kDouble);
 
-    auto r = loss->pseudo_residuals(f, y);
-    EXPECT_TRUE(torch::allclose(r.to(torch::kDouble), yd - p, tol, tol)) << dtype;
-    auto f_view = f.t().contiguous().t();  // same values, not contiguous
-    EXPECT_TRUE(torch::allclose(loss->pseudo_residuals(f_view, y), r, tol, tol)) << dtype;
+      auto r = loss->pseudo_residuals(f, y);
+      EXPECT_TRUE(torch::allclose(r.to(torch::kDouble), yd - p, tol, tol)) << dtype;
+      auto f_view = f.t().contiguous().t();  // same values, not contiguous
+      EXPECT_TRUE(torch::allclose(loss->pseudo_residuals(f_view, y), r, tol, tol)) << dtype;
 
-    const double value =
-        (torch::logsumexp(f.to(torch::kDouble), 1) - (yd * f.to(torch::kDouble)).sum(1))
-            .mean()
-            .item<double>();
-    EXPECT_NEAR(loss->value(f, y), value, tol * std::abs(value)) << dtype;
-    EXPECT_NEAR(loss->value(f_view, y), value, tol * std::abs(value)) << dtype;
+      const double value =
+          (torch::logsumexp(f.to(torch::kDouble), 1) - (yd * f.to(torch::kDouble)).sum(1))
+              .mean()
+              .item<double>();
+      EXPECT_NEAR(loss->value(f, y), value, tol * std::abs(value)) << dtype;
+      EXPECT_NEAR(loss->value(f_view, y), value, tol * std::abs(value)) << dtype;
 
-    auto ph = p * hd;
-    const double rho = ((yd - p) * hd).sum().item<double>() /
-                       ((ph * hd).sum().item<double>() - ph.sum(1).pow(2).sum().item<double>());
-    EXPECT_NEAR(loss->newton_step(f, y, h, r), rho, 1e2 * tol * std::abs(rho)) << dtype;
-    EXPECT_NEAR(loss->newton_step(f, y, h), rho, 1e2 * tol * std::abs(rho)) << dtype;
-    EXPECT_NEAR(loss->newton_step(f_view, y, h, r.t().contiguous().t()), rho,
-                1e2 * tol * std::abs(rho))
-        << dtype;
+      auto ph = p * hd;
+      const double rho = ((yd - p) * hd).sum().item<double>() /
+                         ((ph * hd).sum().item<double>() - ph.sum(1).pow(2).sum().item<double>());
+      EXPECT_NEAR(loss->newton_step(f, y, h, r), rho, 1e2 * tol * std::abs(rho)) << dtype;
+      EXPECT_NEAR(loss->newton_step(f, y, h), rho, 1e2 * tol * std::abs(rho)) << dtype;
+      EXPECT_NEAR(loss->newton_step(f_view, y, h, r.t().contiguous().t()), rho,
+                  1e2 * tol * std::abs(rho))
+          << dtype;
+    }
   }
 }
 
@@ -193,4 +197,28 @@ TEST(Loss, ValueAndResidualsEqualTheSeparateCalls) {
       EXPECT_TRUE(torch::equal(both.second, loss->pseudo_residuals(f, y))) << c.loss << dtype;
     }
   }
+}
+
+// The multinomial row loops run in chunks spread over threads; the values are the same, bit for
+// bit, with one thread or two, and a fit resumed on another thread count gets the residuals the
+// uninterrupted fit would have.
+TEST(Loss, MultinomialValuesDoNotDependOnTheThreadCount) {
+  auto loss = make_loss("multinomial");
+  const int before = at::get_num_threads();
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    torch::manual_seed(7);
+    auto f = 2 * torch::randn({3000, 6}, dtype);
+    auto y = loss->prepare_targets(torch::randint(0, 6, {3000}, torch::kLong), 6, dtype);
+    auto h = torch::randn({3000, 6}, dtype);
+    at::set_num_threads(1);
+    const auto one = loss->value_and_residuals(f, y);
+    const double step_one = loss->newton_step(f, y, h, one.second);
+    at::set_num_threads(2);
+    const auto two = loss->value_and_residuals(f, y);
+    EXPECT_EQ(one.first, two.first) << dtype;
+    EXPECT_TRUE(torch::equal(one.second, two.second)) << dtype;
+    EXPECT_TRUE(torch::equal(one.second, loss->pseudo_residuals(f, y))) << dtype;
+    EXPECT_EQ(step_one, loss->newton_step(f, y, h, one.second)) << dtype;
+  }
+  at::set_num_threads(before);
 }

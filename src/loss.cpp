@@ -164,8 +164,7 @@ double multinomial_value(const torch::Tensor& f, const torch::Tensor& y,
       total += maxima[i] - yf;
       if (residuals) residual_row<T, KC>(b, t, k);
     }
-    chunk_sums[chunk] =
-        total + std::log(product) + static_cast<double>(exponent) * std::log(2.0);
+    chunk_sums[chunk] = total + std::log(product) + static_cast<double>(exponent) * std::log(2.0);
   });
   if (residuals) *residuals = e;
   double sum = 0.0;
@@ -219,8 +218,8 @@ decltype(auto) dispatch_rows(const torch::Tensor& t, F&& fn) {
     return fn(Type<double>{}, kc);
   });
 }
-#define BOOSTHEAD_ROW_TYPES(type, kc)             \
-  using T = typename decltype(type)::type;       \
+#define BOOSTHEAD_ROW_TYPES(type, kc)      \
+  using T = typename decltype(type)::type; \
   constexpr int KC = decltype(kc)::value
 
 double safe_ratio(double num, double den) {

@@ -41,8 +41,8 @@ void check_rows(const torch::Tensor& x, const torch::Tensor& rows) {
   TORCH_CHECK(rows.dim() == 1, "expected 1-D row indices, got ", rows.dim(), "-D");
   TORCH_CHECK(rows.scalar_type() == torch::kLong, "expected int64 row indices, got ",
               rows.scalar_type());
-  TORCH_CHECK(rows.device() == x.device(), "row indices on ", rows.device(), " but stage inputs on ",
-              x.device());
+  TORCH_CHECK(rows.device() == x.device(), "row indices on ", rows.device(),
+              " but stage inputs on ", x.device());
   TORCH_CHECK(rows.numel() > 0, "cannot fit a stage on zero rows");
   int64_t lo = 0, hi = 0;
   if (rows.device().is_cpu()) {
@@ -245,8 +245,8 @@ std::unique_ptr<detail::StageEvaluator> make_evaluator(const torch::Tensor& x,
     return detail::make_cpu_evaluator(x, r, rows, units, problem, project);
   }
   if (rows.defined()) {
-    return std::make_unique<TorchEvaluator>(x.index_select(0, rows), r.index_select(0, rows),
-                                            units, problem, project);
+    return std::make_unique<TorchEvaluator>(x.index_select(0, rows), r.index_select(0, rows), units,
+                                            problem, project);
   }
   return std::make_unique<TorchEvaluator>(x, r, units, problem, project);
 }

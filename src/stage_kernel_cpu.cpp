@@ -10,6 +10,7 @@
 #include <atomic>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -173,37 +174,63 @@ BOOSTHEAD_INLINE typename Lanes<L>::d splat(double s) {
   return typename Lanes<L>::d{} + s;
 }
 
-// exp(x) of N vectors for x clamped to [-708, 708]: Cody-Waite reduction to |r| <= ln(2)/2, a
-// degree-12 Taylor polynomial (relative error below 2e-16 there) and 2^n built in the exponent
+// Constants of exp_vectors for float64 and float32 lanes: the clamp, Cody-Waite's split of ln(2),
+// the shifter (1.5 * 2^mantissa bits: adding it rounds to an integer) and the Taylor
+// coefficients, highest degree first. Float64: x in [-708, 708], degree 12 (relative error below
+// 2e-16 on the reduced range); float32, for the pre-activations of float32 features (already
+// rounded to float32): x in [-87, 88], degree 7 (relative error below 2e-9, under float32
+// rounding).
+template <typename S>
+struct ExpConstants;
+template <>
+struct ExpConstants<double> {
+  static constexpr double kHi = 708.0, kLo = -708.0, kLog2e = 1.4426950408889634;
+  static constexpr double kLn2Hi = 0.6931471805598903, kLn2Lo = 5.497923018708371e-14;
+  static constexpr double kShifter = 6755399441055744.0;
+  static constexpr uint64_t kBias = 1023;
+  static constexpr int kMantissa = 52;
+  static constexpr double kCoef[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                     1.0 / 362880.0,    1.0 / 40320.0,    1.0 / 5040.0,
+                                     1.0 / 720.0,       1.0 / 120.0,      1.0 / 24.0,
+                                     1.0 / 6.0,         0.5,              1.0,
+                                     1.0};
+};
+template <>
+struct ExpConstants<float> {
+  static constexpr float kHi = 88.0f, kLo = -87.0f, kLog2e = 1.44269504f;
+  static constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  static constexpr float kShifter = 12582912.0f;
+  static constexpr uint32_t kBias = 127u;
+  static constexpr int kMantissa = 23;
+  static constexpr float kCoef[] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                                    1.0f / 6.0f,    0.5f,          1.0f,          1.0f};
+};
+
+// exp(x) of N vectors V of scalars S (U: unsigned integer lanes of the same width): x clamped,
+// Cody-Waite reduction to |r| <= ln(2)/2, a Taylor polynomial and 2^n built in the exponent
 // bits. Each step runs over all N vectors before the next: one vector's polynomial is a chain of
 // dependent FMAs, and N independent chains keep the FMA units busy.
-template <int L, int N>
-BOOSTHEAD_INLINE void exp_lanes(typename Lanes<L>::d* x) {
-  using vd = typename Lanes<L>::d;
-  using vu = typename Lanes<L>::u;  // unsigned: the shift below wraps by definition
-  const vd hi = splat<L>(708.0), lo = splat<L>(-708.0);
-  const vd shifter = splat<L>(6755399441055744.0);  // 1.5 * 2^52: rounds to an integer
-  vd r[N], p[N];
-  vu ki[N];
+template <typename S, typename V, typename U, int N>
+BOOSTHEAD_INLINE void exp_vectors(V* x) {
+  using C = ExpConstants<S>;
+  const V hi = V{} + C::kHi, lo = V{} + C::kLo, shifter = V{} + C::kShifter;
+  V r[N], p[N];
+  U ki[N];
   for (int v = 0; v < N; ++v) {
-    vd t = x[v] > hi ? hi : x[v];
+    V t = x[v] > hi ? hi : x[v];
     t = t < lo ? lo : t;
-    const vd kd = t * 1.4426950408889634 + shifter;
+    const V kd = t * C::kLog2e + shifter;
     std::memcpy(&ki[v], &kd, sizeof ki[v]);
-    const vd n = kd - shifter;
-    r[v] = (t - n * 0.6931471805598903) - n * 5.497923018708371e-14;
-    p[v] = splat<L>(1.0 / 479001600.0);
+    const V n = kd - shifter;
+    r[v] = (t - n * C::kLn2Hi) - n * C::kLn2Lo;
+    p[v] = V{} + C::kCoef[0];
   }
-  constexpr double kCoef[] = {1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                              1.0 / 40320.0,    1.0 / 5040.0,    1.0 / 720.0,
-                              1.0 / 120.0,      1.0 / 24.0,      1.0 / 6.0,
-                              0.5,              1.0,             1.0};
-  for (double c : kCoef) {
-    for (int v = 0; v < N; ++v) p[v] = p[v] * r[v] + c;
+  for (size_t c = 1; c < std::size(C::kCoef); ++c) {
+    for (int v = 0; v < N; ++v) p[v] = p[v] * r[v] + C::kCoef[c];
   }
   for (int v = 0; v < N; ++v) {
-    const vu bits = (ki[v] + 1023) << 52;
-    vd scale;
+    const U bits = (ki[v] + C::kBias) << C::kMantissa;  // unsigned: the shift wraps by definition
+    V scale;
     std::memcpy(&scale, &bits, sizeof scale);
     x[v] = p[v] * scale;
   }
@@ -227,39 +254,6 @@ BOOSTHEAD_INLINE typename Lanes<L>::d reciprocal(typename Lanes<L>::d a) {
   return 1.0 / a;
 }
 
-// The same in float32 for N vectors of 2L lanes, for the pre-activations of float32 features
-// (already rounded to float32): x clamped to [-87, 88], degree-7 Taylor polynomial (relative
-// error below 2e-9 on the reduced range, under float32 rounding).
-template <int L, int N>
-BOOSTHEAD_INLINE void exp_lanes_f(typename Lanes<L>::f2* x) {
-  using vf = typename Lanes<L>::f2;
-  using vu = typename Lanes<L>::u2;
-  const vf hi = vf{} + 88.0f, lo = vf{} + -87.0f;
-  const vf shifter = vf{} + 12582912.0f;  // 1.5 * 2^23: rounds to an integer
-  vf r[N], p[N];
-  vu ki[N];
-  for (int v = 0; v < N; ++v) {
-    vf t = x[v] > hi ? hi : x[v];
-    t = t < lo ? lo : t;
-    const vf kd = t * 1.44269504f + shifter;
-    std::memcpy(&ki[v], &kd, sizeof ki[v]);
-    const vf n = kd - shifter;
-    r[v] = (t - n * 0.693359375f) - n * -2.12194440e-4f;
-    p[v] = vf{} + 1.0f / 5040.0f;
-  }
-  constexpr float kCoef[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f,
-                             0.5f,          1.0f,          1.0f};
-  for (float c : kCoef) {
-    for (int v = 0; v < N; ++v) p[v] = p[v] * r[v] + c;
-  }
-  for (int v = 0; v < N; ++v) {
-    const vu bits = (ki[v] + 127u) << 23;
-    vf scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    x[v] = p[v] * scale;
-  }
-}
-
 template <int L>
 BOOSTHEAD_INLINE typename Lanes<L>::f2 reciprocal_f(typename Lanes<L>::f2 a) {
 #if BOOSTHEAD_X86_ASM
@@ -273,8 +267,8 @@ BOOSTHEAD_INLINE typename Lanes<L>::f2 reciprocal_f(typename Lanes<L>::f2 a) {
 }
 
 // The activation of N vectors, h[v] = act(z[v]): float64 vectors of L lanes, or float32 vectors
-// of 2L lanes (the pre-activations of float32 features), each type with its own exp and
-// reciprocal.
+// of 2L lanes (the pre-activations of float32 features), each type with its own exp constants
+// and reciprocal.
 template <Activation A, int L, int N, typename V>
 BOOSTHEAD_INLINE void act_values(const V* z, V* h) {
   constexpr bool kFloat = std::is_same_v<V, typename Lanes<L>::f2>;
@@ -283,11 +277,8 @@ BOOSTHEAD_INLINE void act_values(const V* z, V* h) {
     for (int v = 0; v < N; ++v) h[v] = z[v] > S(0) ? z[v] : V{};
   } else {
     for (int v = 0; v < N; ++v) h[v] = A == Activation::Sigmoid ? -z[v] : S(2) * z[v];
-    if constexpr (kFloat) {
-      exp_lanes_f<L, N>(h);
-    } else {
-      exp_lanes<L, N>(h);
-    }
+    using U = std::conditional_t<kFloat, typename Lanes<L>::u2, typename Lanes<L>::u>;
+    exp_vectors<S, V, U, N>(h);
     for (int v = 0; v < N; ++v) {
       V inv;
       if constexpr (kFloat) {

@@ -291,14 +291,16 @@ BOOSTHEAD_INLINE void act_values(const V* z, V* h) {
   }
 }
 
-template <Activation A, int L>
-BOOSTHEAD_INLINE typename Lanes<L>::d act_slope(typename Lanes<L>::d z, typename Lanes<L>::d h) {
+// The activation's derivative at z, given h = act(z): scalars S in vectors V (float64 or float32
+// lanes).
+template <Activation A, typename S, typename V>
+BOOSTHEAD_INLINE V act_slope(V z, V h) {
   if constexpr (A == Activation::Sigmoid) {
-    return h * (1.0 - h);
+    return h * (S(1) - h);
   } else if constexpr (A == Activation::Tanh) {
-    return 1.0 - h * h;
+    return S(1) - h * h;
   } else {
-    return z > 0.0 ? splat<L>(1.0) : typename Lanes<L>::d{};
+    return z > S(0) ? V{} + S(1) : V{};
   }
 }
 
@@ -307,6 +309,7 @@ BOOSTHEAD_INLINE typename Lanes<L>::d act_slope(typename Lanes<L>::d z, typename
 struct Pass {
   const void* xt;      // features, groups x d x kGroup (T)
   const double* rt;    // residuals, groups x K x kGroup
+  const float* rtf;    // or float32 residuals (one unit on float32 features; rt is then null)
   const double* mask;  // one per padded row: 1 for real rows, 0 for padding
   double* zs;          // pre-activations, groups x J x kGroup
   double* hs;          // activations, groups x J x kGroup
@@ -514,7 +517,7 @@ BOOSTHEAD_INLINE void objective_groups(const Pass& s, int64_t g0, int64_t g1, do
       for (int v = 0; v < kVec; ++v) {
         const int64_t o = u * kGroup + v * L;
         const vd d0 = OneUnit ? dz1[v] : load<L>(dzs + o);
-        dz[v] = d0 * act_slope<A, L>(load<L>(z + o), load<L>(h + o));
+        dz[v] = d0 * act_slope<A, double>(load<L>(z + o), load<L>(h + o));
       }
       store(gb1 + u * L, load<L>(gb1 + u * L) + tree_sum<kVec>(dz));
       double* gu = gw1 + u * nd * L;
@@ -552,9 +555,121 @@ BOOSTHEAD_INLINE void objective_groups(const Pass& s, int64_t g0, int64_t g1, do
   store(gb2 + nk * L, total);
 }
 
+// One hidden unit on float32 features and float32 residuals: everything per row stays in
+// float32 lanes (twice the lanes of float64), from the hidden layer through the output sums to
+// the hidden gradient, and nothing per row is stored. Each group's sums go into float32 lanes,
+// added over up to kFloatGroups groups before they go into the float64 accumulators, as the
+// input-layer gradient's do in objective_groups. Leaves the same sums as objective_groups with
+// one unit: sum h r_c for the output gradient, sum h and sum h^2 for the squared error.
+template <Activation A, int L>
+BOOSTHEAD_INLINE void one_unit_float_groups(const Pass& s, int64_t g0, int64_t g1, double* acc,
+                                            double* scratch) {
+  using vf = typename Lanes<L>::f2;
+  constexpr int64_t kGroup = kGroupRows<L>;
+  constexpr int kF = kGroup / (2 * L);  // float32 vectors per group
+  constexpr int64_t kW = 2 * L;         // floats per vector
+  const int64_t nk = s.k, nd = s.d;
+  // Float32 sums, one vector each and in the order of acc: gw1 (d), gb1, h r_c (K); then sum h
+  // and sum h^2, which go after the squared error's slot. Then w2 rounded to float32.
+  const int64_t head = nd + 1 + nk, nsums = head + 2;
+  float* fs = reinterpret_cast<float*>(scratch);
+  float* fs_gb1 = fs + nd * kW;
+  float* fs_hr = fs_gb1 + kW;
+  float* fs_h = fs + head * kW;
+  float* w2f = fs + nsums * kW;
+  double* stats = acc + (head + nk + 1) * L;
+  for (int64_t c = 0; c < nk; ++c) w2f[c] = static_cast<float>(s.w2[c]);
+  const float w2w2 = static_cast<float>(s.w2w2), w2b2 = static_cast<float>(s.w2b2);
+  const float bias = static_cast<float>(s.b1[0]);
+  const float* w = s.w1f;
+  auto add_to = [](float* f, vf v) {
+    vf a = load_f2<L>(f) + v;
+    std::memcpy(f, &a, sizeof a);
+  };
+  auto flush = [&] {
+    for (int64_t q = 0; q < nsums; ++q) {
+      typename Lanes<L>::d lo, hi;
+      widen<L>(load_f2<L>(fs + q * kW), lo, hi);
+      double* to = q < head ? acc + q * L : stats + (q - head) * L;
+      store(to, load<L>(to) + (lo + hi));
+    }
+    std::fill(fs, fs + nsums * kW, 0.0f);
+  };
+  std::fill(fs, fs + nsums * kW, 0.0f);
+  for (int64_t g = g0; g < g1; ++g) {
+    if ((g - g0) % kFloatGroups == 0 && g > g0) flush();
+    const int64_t i0 = g * kGroup;
+    const float* xt = static_cast<const float*>(s.xt) + i0 * nd;
+    vf z[kF] = {}, za[kF] = {};
+    int64_t q = 0;
+    for (; q + 2 <= nd; q += 2) {
+      const float* xq = xt + q * kGroup;
+      const float w0 = w[q], w1 = w[q + 1];
+      for (int f = 0; f < kF; ++f) {
+        z[f] += w0 * load_f2<L>(xq + f * kW);
+        za[f] += w1 * load_f2<L>(xq + kGroup + f * kW);
+      }
+    }
+    if (q < nd) {
+      const float* xq = xt + q * kGroup;
+      for (int f = 0; f < kF; ++f) z[f] += w[q] * load_f2<L>(xq + f * kW);
+    }
+    vf h[kF];
+    for (int f = 0; f < kF; ++f) z[f] += za[f] + bias;
+    act_values<A, L, kF>(z, h);
+    const bool padded = i0 + kGroup > s.n;
+    vf mask[kF];
+    if (padded) {
+      for (int f = 0; f < kF; ++f) {
+        mask[f] = narrow<L>(load<L>(s.mask + i0 + 2 * f * L), load<L>(s.mask + i0 + (2 * f + 1) * L));
+        h[f] *= mask[f];
+      }
+    }
+    // R w2 row by row for the hidden gradient, and sum h r_c.
+    vf rw[kF] = {};
+    const float* rt = s.rtf + i0 * nk;
+    for (int64_t c = 0; c < nk; ++c) {
+      const float* rc = rt + c * kGroup;
+      const float wc = w2f[c];
+      vf p = {};
+      for (int f = 0; f < kF; ++f) {
+        const vf rv = load_f2<L>(rc + f * kW);
+        rw[f] += wc * rv;
+        p += h[f] * rv;
+      }
+      add_to(fs_hr + c * kW, p);
+    }
+    vf hh = h[0] * h[0];
+    for (int f = 1; f < kF; ++f) hh += h[f] * h[f];
+    add_to(fs_h, tree_sum<kF>(h));
+    add_to(fs_h + kW, hh);
+    if (!s.want_grad) continue;
+    // The hidden gradient h |w2|^2 + w2.b2 - R w2, times the activation's slope.
+    vf dz[kF];
+    for (int f = 0; f < kF; ++f) {
+      dz[f] = (h[f] * w2w2 + (w2b2 - rw[f])) * act_slope<A, float>(z[f], h[f]);
+      if (padded) dz[f] *= mask[f];
+    }
+    add_to(fs_gb1, tree_sum<kF>(dz));
+    for (q = 0; q < nd; ++q) {
+      const float* xq = xt + q * kGroup;
+      vf a = load_f2<L>(fs + q * kW);
+      for (int f = 0; f < kF; ++f) a += dz[f] * load_f2<L>(xq + f * kW);
+      std::memcpy(fs + q * kW, &a, sizeof a);
+    }
+  }
+  flush();
+}
+
 template <typename T, Activation A, int L>
 BOOSTHEAD_INLINE void objective_body(const Pass& s, int64_t g0, int64_t g1, double* acc,
                                      double* scratch) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.rtf != nullptr) {
+      one_unit_float_groups<A, L>(s, g0, g1, acc, scratch);
+      return;
+    }
+  }
   if (s.j == 1) {
     objective_groups<T, A, L, true>(s, g0, g1, acc, scratch);
   } else {
@@ -739,18 +854,26 @@ class CpuEvaluator final : public StageEvaluator {
     }
     // Transposed, zero-padded copies: one per stage, read hundreds of times.
     xt_ = blocked<T>(x, row_list);
-    // Without residuals only the forward pass runs, which reads none.
-    if (r.defined()) rt_ = blocked<double>(r, row_list);
+    // Without residuals only the forward pass runs, which reads none. One unit on float32
+    // features and residuals has a kernel of its own that keeps the residuals in float32.
+    if (r.defined()) {
+      if (std::is_same_v<T, float> && r.scalar_type() == torch::kFloat && j_ == 1 && !project_) {
+        rtf_ = blocked<float>(r, row_list);
+      } else {
+        rt_ = blocked<double>(r, row_list);
+      }
+    }
     // Column sums and the total square of the residuals (padding rows are zero).
     rsum_.assign(k_, 0.0);
     double rr = 0.0;
     for (int64_t g = 0; g < (r.defined() ? groups_ : 0); ++g) {
       for (int64_t c = 0; c < k_; ++c) {
-        const double* v = rt_.data() + (g * k_ + c) * group_;
+        const int64_t o = (g * k_ + c) * group_;
         double sum = 0.0;
         for (int64_t l = 0; l < group_; ++l) {
-          sum += v[l];
-          rr += v[l] * v[l];
+          const double v = rtf_.empty() ? rt_[o + l] : rtf_[o + l];
+          sum += v;
+          rr += v * v;
         }
         rsum_[c] += sum;
       }
@@ -780,8 +903,9 @@ class CpuEvaluator final : public StageEvaluator {
       }
     }
     // gradient, sse, and with one unit sum h and sum h^2
-    // scratch: the hidden gradient (J x group) and the float32 gradient lanes (J x d x 2L floats)
-    run(objective_, s, gsize + 3, j_ * group_ + j_ * d_ * lanes_);
+    // scratch: the hidden gradient (J x group) and the float32 gradient lanes (J x d x 2L
+    // floats); with float32 residuals, float32 lanes for every sum (d + K + 3 vectors) and w2
+    run(objective_, s, gsize + 3, j_ * group_ + (j_ * d_ + k_ + 3) * lanes_ + k_);
     std::vector<double>& sum = sum_;
     if (j_ == 1) expand_one_unit(sum.data());
     const double nk = static_cast<double>(n_ * k_);
@@ -1001,7 +1125,8 @@ class CpuEvaluator final : public StageEvaluator {
   Pass pass() {
     Pass s;
     s.xt = xt_.data();
-    s.rt = rt_.data();
+    s.rt = rt_.empty() ? nullptr : rt_.data();
+    s.rtf = rtf_.empty() ? nullptr : rtf_.data();
     s.mask = mask_.data();
     s.zs = zs_.data();
     s.hs = hs_.data();
@@ -1148,6 +1273,7 @@ class CpuEvaluator final : public StageEvaluator {
   AlignedVector<double> zs_, hs_;
   AlignedVector<T> xt_;
   AlignedVector<double> rt_, mask_, acc_, scratch_;
+  AlignedVector<float> rtf_;
   std::vector<double> sum_, rsum_;
   double rr_ = 0.0;  // sum of squared residuals
   GroupKernel objective_ = nullptr, hidden_ = nullptr, forward_ = nullptr;
@@ -1216,7 +1342,9 @@ std::unique_ptr<StageEvaluator> make_cpu_evaluator(const torch::Tensor& x, const
                                                    bool project_output) {
   // Float32 features are multiplied in float32 (twice the lanes and half the bytes of float64:
   // a Satellite stage's evaluation 11.6 -> 10.4 us) and the activations computed in float32;
-  // the outputs, the gradients and every sum are float64.
+  // the outputs, the gradients and the sums are float64, except with one hidden unit and float32
+  // residuals, where the per-row work stays in float32 until the sums over groups of rows
+  // (one_unit_float_groups: 7.2 -> 6.0 us).
   if (x.scalar_type() == torch::kDouble) {
     return std::make_unique<CpuEvaluator<double>>(x, r, rows, units, problem, project_output);
   }

@@ -137,12 +137,14 @@ TEST(StageSolver, CpuKernelsSplitLargeStagesOverThreads) {
   at::set_num_threads(before);
 }
 
-// Float32 features are multiplied and activated in float32 (float64 after the activations): on
-// every instruction set, row count and activation the objective and gradient stay within
-// float32 rounding of the float64 evaluation of the same values.
+// Float32 features are multiplied and activated in float32 (float64 after the activations, or,
+// with one unit and float32 residuals, up to the sums over groups of rows): on every instruction
+// set, row count and activation the objective and gradient stay within float32 rounding of the
+// float64 evaluation of the same values.
 TEST(StageSolver, FloatStagesMatchTheirFloat64Evaluation) {
-  auto compare = [](int64_t n, int64_t d, int64_t j, int64_t k, const std::string& what) {
-    auto x = torch::randn({n, d}), r = torch::randn({n, k});
+  auto compare = [](int64_t n, int64_t d, int64_t j, int64_t k, const std::string& what,
+                    torch::ScalarType residuals = torch::kFloat) {
+    auto x = torch::randn({n, d}), r = torch::randn({n, k}).to(residuals);
     auto p = random_params(d, j, k, torch::kFloat);
     StageParams g32, g64;
     const auto& names = activation_names();
@@ -166,6 +168,9 @@ TEST(StageSolver, FloatStagesMatchTheirFloat64Evaluation) {
       for (int64_t j : {1, 3}) {
         compare(n, 7, j, 3, std::string(isa) + " n=" + std::to_string(n) + " j=" + std::to_string(j));
       }
+      // One unit with float64 residuals takes the general path.
+      compare(n, 7, 1, 3, std::string(isa) + " n=" + std::to_string(n) + " float64 residuals",
+              torch::kDouble);
     }
   }
   unsetenv("BOOSTHEAD_CPU_ISA");

@@ -319,6 +319,7 @@ struct Pass {
   const double* w2;    // K x J
   const double* b2;    // K
   int64_t n, d, j, k;
+  int64_t sums;        // accumulators (each L lanes) to sum over lanes at the end of the pass
   double w2w2, w2b2;   // with one unit: sum of w2^2 and of w2 b2
   bool hidden_given;   // zs and hs already hold this theta's hidden layer
   bool want_grad;
@@ -592,8 +593,9 @@ BOOSTHEAD_INLINE void one_unit_float_groups(const Pass& s, int64_t g0, int64_t g
       widen<L>(load_f2<L>(fs + q * kW), lo, hi);
       double* to = q < head ? acc + q * L : stats + (q - head) * L;
       store(to, load<L>(to) + (lo + hi));
+      const vf zero{};
+      std::memcpy(fs + q * kW, &zero, sizeof zero);
     }
-    std::fill(fs, fs + nsums * kW, 0.0f);
   };
   std::fill(fs, fs + nsums * kW, 0.0f);
   for (int64_t g = g0; g < g1; ++g) {
@@ -770,6 +772,21 @@ using GroupKernel = void (*)(const Pass&, int64_t, int64_t, double*, double*);
 // projection); hidden layer only (the stage's output on every row).
 enum class Kind { Objective, Normal, Forward };
 
+// The sum of a vector's lanes, halving it: independent across vectors, where a loop over the
+// lanes is a chain of dependent adds.
+template <int L>
+BOOSTHEAD_INLINE double lane_sum(typename Lanes<L>::d v) {
+  if constexpr (L == 2) {
+    return v[0] + v[1];
+  } else {
+    typename Lanes<L / 2>::d half[2];
+    std::memcpy(half, &v, sizeof v);
+    return lane_sum<L / 2>(half[0] + half[1]);
+  }
+}
+
+// The pass over groups [g0, g1), then each of the s.sums accumulators summed over its lanes into
+// acc[s.sums * L + q].
 template <typename T, Activation A, Kind K, int L>
 BOOSTHEAD_INLINE void group_kernel(const Pass& s, int64_t g0, int64_t g1, double* acc,
                                    double* scratch) {
@@ -780,6 +797,7 @@ BOOSTHEAD_INLINE void group_kernel(const Pass& s, int64_t g0, int64_t g1, double
   } else {
     objective_body<T, A, L>(s, g0, g1, acc, scratch);
   }
+  for (int64_t q = 0; q < s.sums; ++q) acc[s.sums * L + q] = lane_sum<L>(load<L>(acc + q * L));
 }
 template <typename T, Activation A, Kind K>
 void kernel_baseline(const Pass& s, int64_t g0, int64_t g1, double* acc, double* scratch) {
@@ -1141,6 +1159,7 @@ class CpuEvaluator final : public StageEvaluator {
     s.k = k_;
     s.hidden_given = false;
     s.want_grad = false;
+    s.sums = 0;
     return s;
   }
 
@@ -1164,19 +1183,16 @@ class CpuEvaluator final : public StageEvaluator {
       scratch_.resize(parts * scratch, 0.0);
     }
     ran_by_.assign(static_cast<size_t>(parts), RanBy{});
+    Pass pass = s;
+    pass.sums = count;
     auto body = [&](int t) {
       if (t >= parts) return;
       const FlushSubnormals flush;
       ran_by_[t].id = std::this_thread::get_id();
       double* acc = acc_.data() + t * stride;
       std::fill(acc, acc + width, 0.0);
-      kernel(s, groups_ * t / parts, groups_ * (t + 1) / parts, acc,
+      kernel(pass, groups_ * t / parts, groups_ * (t + 1) / parts, acc,
              scratch_.data() + t * scratch);
-      for (int64_t q = 0; q < count; ++q) {
-        double v = 0.0;
-        for (int l = 0; l < lanes_; ++l) v += acc[q * lanes_ + l];
-        acc[width + q] = v;
-      }
     };
     if (parts == 1) {
       // No parallel region: starting one costs more than a small stage's pass.

@@ -1,6 +1,7 @@
 #pragma once
 // Host-side L-BFGS in double precision for the small parameter vectors of a stage.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -18,6 +19,46 @@ struct LbfgsOutcome {
   int64_t iterations = 0;
   int64_t evaluations = 0;
   double value = 0.0;
+};
+
+// The L-BFGS approximation of the inverse Hessian from the last `history` steps s and gradient
+// changes y, kept with the inner products s_i.y_k (i older than k) and y_i.y_k. The two-loop
+// recursion then runs on those numbers: a direction costs 2m independent dot products with the
+// gradient and one pass over the pairs, in vectors of the CPU's width, instead of 2m dot
+// products and 2m vector updates that each wait for the one before.
+class LbfgsMemory {
+ public:
+  LbfgsMemory(size_t n, int history);
+  // Number of pairs held.
+  size_t size() const { return count_; }
+  void clear();
+  // d = -H g (d = -g without pairs). Keeps the products with g: when the next pair pushed has
+  // y = g_next - g, its inner products with the older pairs follow from them at the next call.
+  void direction(const std::vector<double>& g, std::vector<double>& d);
+  // Adds the pair (s, y), dropping the oldest when full; keeps nothing (returns false) unless
+  // s.y > 1e-12 max(1, y.y). y must be the change of the gradient from the one last passed to
+  // direction() (the products of a pair pushed without a direction() in between are computed
+  // directly).
+  bool push(const std::vector<double>& s, const std::vector<double>& y);
+
+ private:
+  friend struct LbfgsKernels;
+  // Storage of the i-th oldest pair, i < m_ (no division: this is in the recursions' loops).
+  size_t slot(size_t i) const { return first_ + i < m_ ? first_ + i : first_ + i - m_; }
+  void cross_products_directly(size_t slot);
+
+  size_t n_, np_, m_, count_ = 0, first_ = 0;  // np_: n rounded up to whole vectors
+  std::vector<double> s_, y_;                  // pairs by slot, m x np, zero past n
+  std::vector<double> rho_, sy_, yy_;          // 1 / s.y; m x m by slot: s_i.y_k, y_i.y_k
+  std::vector<double> a_, b_, a_prev_, b_prev_;  // s_i.g, y_i.g now and at the last call
+  std::vector<double> alpha_, coef_s_, coef_y_, part_;
+  std::vector<size_t> order_;                  // slots, oldest first
+  std::vector<double> g_pad_, d_pad_, s_pad_, y_pad_;  // np each
+  double gamma_ = 1.0;      // s.y / y.y of the newest pair
+  bool pending_ = false;    // the newest pair's products with older pairs are still to come
+  bool have_prev_ = false;  // a_prev_, b_prev_ hold the products with the step's start
+  double (*dot_)(const double*, const double*, size_t);
+  void (*direction_)(LbfgsMemory&);
 };
 
 // fg(x, g) returns f(x) and writes the gradient into g.

@@ -20,11 +20,13 @@
 #include <thread>
 #include <type_traits>
 
+#include "simd.h"
 #include "stage_evaluator.h"
 
-// The lane helpers below return vector types but are always inlined into one kernel built for
-// one instruction set; no vector value crosses a function boundary, so the compilers' notes that
-// such returns would change the ABI do not apply (CMakeLists.txt adds -Wno-psabi for this file).
+// The lane helpers (simd.h and below) return vector types but are always inlined into one kernel
+// built for one instruction set; no vector value crosses a function boundary, so the compilers'
+// notes that such returns would change the ABI do not apply (CMakeLists.txt adds -Wno-psabi for
+// this file).
 
 namespace boosthead::detail {
 namespace {
@@ -72,7 +74,6 @@ constexpr int64_t kTaskWork = int64_t{1} << 15;
 // into the float64 sums (8 groups of 64 rows: 32 products per float32 lane).
 constexpr int64_t kFloatGroups = 8;
 
-#define BOOSTHEAD_INLINE __attribute__((always_inline)) inline
 
 // Inline assembly for a few AVX-512 instructions that GCC emits badly from the generic vector
 // code (see widen, narrow and the reciprocals). GCC only: clang checks the register constraints
@@ -83,48 +84,6 @@ constexpr int64_t kFloatGroups = 8;
 #define BOOSTHEAD_X86_ASM 0
 #endif
 
-// One value per lane: GCC/clang vector extensions. Plain arithmetic on them compiles to SSE2 in
-// the baseline build and to AVX2 or AVX-512 in the kernels built for those.
-template <int L>
-struct Lanes;
-template <>
-struct Lanes<2> {
-  using d = double __attribute__((vector_size(16)));
-  using f = float __attribute__((vector_size(8)));
-  using f2 = float __attribute__((vector_size(16)));
-  using u2 = uint32_t __attribute__((vector_size(16)));
-  using u = uint64_t __attribute__((vector_size(16)));
-};
-template <>
-struct Lanes<4> {
-  using d = double __attribute__((vector_size(32)));
-  using f = float __attribute__((vector_size(16)));
-  using f2 = float __attribute__((vector_size(32)));
-  using u2 = uint32_t __attribute__((vector_size(32)));
-  using u = uint64_t __attribute__((vector_size(32)));
-};
-template <>
-struct Lanes<8> {
-  using d = double __attribute__((vector_size(64)));
-  using f = float __attribute__((vector_size(32)));
-  using f2 = float __attribute__((vector_size(64)));
-  using u2 = uint32_t __attribute__((vector_size(64)));
-  using u = uint64_t __attribute__((vector_size(64)));
-};
-
-template <int L>
-BOOSTHEAD_INLINE typename Lanes<L>::d load(const double* p) {
-  typename Lanes<L>::d v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-// Float32 features: 2L values per vector, the width of L doubles.
-template <int L>
-BOOSTHEAD_INLINE typename Lanes<L>::f2 load_f2(const float* p) {
-  typename Lanes<L>::f2 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 // The two halves of a float vector as two double vectors.
 template <int L>
 BOOSTHEAD_INLINE void widen(typename Lanes<L>::f2 v, typename Lanes<L>::d& lo,
@@ -165,15 +124,6 @@ BOOSTHEAD_INLINE typename Lanes<L>::f2 narrow(typename Lanes<L>::d lo, typename 
   std::memcpy(&v, half, sizeof v);
   return v;
 }
-template <typename V>
-BOOSTHEAD_INLINE void store(double* p, V v) {
-  std::memcpy(p, &v, sizeof v);
-}
-template <int L>
-BOOSTHEAD_INLINE typename Lanes<L>::d splat(double s) {
-  return typename Lanes<L>::d{} + s;
-}
-
 // Constants of exp_vectors for float64 and float32 lanes: the clamp, Cody-Waite's split of ln(2),
 // the shifter (1.5 * 2^mantissa bits: adding it rounds to an integer) and the Taylor
 // coefficients, highest degree first. Float64: x in [-708, 708], degree 12 (relative error below
@@ -733,57 +683,11 @@ class FlushSubnormals {
 #endif
 };
 
-// Each kernel is built three times: for the baseline x86-64 the library targets, for AVX2 with
-// FMA and for AVX-512, chosen at run time from what the CPU has.
-enum class Isa { Baseline, Avx2, Avx512 };
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define BOOSTHEAD_AVX2 __attribute__((target("avx2,fma")))
-#define BOOSTHEAD_AVX512 __attribute__((target("avx2,fma,avx512f,avx512dq")))
-Isa detected_isa() {
-  static const Isa isa = [] {
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return Isa::Avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
-    return Isa::Baseline;
-  }();
-  return isa;
-}
-#else
-#define BOOSTHEAD_AVX2
-#define BOOSTHEAD_AVX512
-Isa detected_isa() { return Isa::Baseline; }
-#endif
-
-// The instruction set the kernels use: what the CPU has, or less where the environment variable
-// BOOSTHEAD_CPU_ISA (baseline, avx2 or avx512) asks for less.
-Isa cpu_isa() {
-  Isa isa = detected_isa();
-  if (const char* want = std::getenv("BOOSTHEAD_CPU_ISA")) {
-    const std::string w(want);
-    if (w == "baseline") isa = Isa::Baseline;
-    if (w == "avx2" && isa == Isa::Avx512) isa = Isa::Avx2;
-  }
-  return isa;
-}
-
 using GroupKernel = void (*)(const Pass&, int64_t, int64_t, double*, double*);
 
 // The three passes: objective and gradient; hidden layer and normal matrix (variable
 // projection); hidden layer only (the stage's output on every row).
 enum class Kind { Objective, Normal, Forward };
-
-// The sum of a vector's lanes, halving it: independent across vectors, where a loop over the
-// lanes is a chain of dependent adds.
-template <int L>
-BOOSTHEAD_INLINE double lane_sum(typename Lanes<L>::d v) {
-  if constexpr (L == 2) {
-    return v[0] + v[1];
-  } else {
-    typename Lanes<L / 2>::d half[2];
-    std::memcpy(half, &v, sizeof v);
-    return lane_sum<L / 2>(half[0] + half[1]);
-  }
-}
 
 // The pass over groups [g0, g1), then each of the s.sums accumulators summed over its lanes into
 // acc[s.sums * L + q].

@@ -547,25 +547,52 @@ BOOSTHEAD_INLINE void one_unit_float_groups(const Pass& s, int64_t g0, int64_t g
       std::memcpy(fs + q * kW, &zero, sizeof zero);
     }
   };
+  // The input-layer gradient of a group's rows, dz times their features, into the float32 sums.
+  auto backward = [&](const float* xt, const vf* dz, int64_t q) {
+    const float* xq = xt + q * kGroup;
+    vf a = load_f2<L>(fs + q * kW);
+    for (int f = 0; f < kF; ++f) a += dz[f] * load_f2<L>(xq + f * kW);
+    std::memcpy(fs + q * kW, &a, sizeof a);
+  };
   std::fill(fs, fs + nsums * kW, 0.0f);
+  // Software-pipelined: a group's input-layer gradient is added in the next group's loop over
+  // the features, next to its hidden layer, so that the one's products run while the other's
+  // features arrive from L2.
+  vf dz_prev[kF];
+  const float* xt_prev = nullptr;
   for (int64_t g = g0; g < g1; ++g) {
     if ((g - g0) % kFloatGroups == 0 && g > g0) flush();
     const int64_t i0 = g * kGroup;
     const float* xt = static_cast<const float*>(s.xt) + i0 * nd;
     vf z[kF] = {}, za[kF] = {};
     int64_t q = 0;
-    for (; q + 2 <= nd; q += 2) {
-      const float* xq = xt + q * kGroup;
-      const float w0 = w[q], w1 = w[q + 1];
-      for (int f = 0; f < kF; ++f) {
-        z[f] += w0 * load_f2<L>(xq + f * kW);
-        za[f] += w1 * load_f2<L>(xq + kGroup + f * kW);
+    if (xt_prev != nullptr) {
+      for (; q + 2 <= nd; q += 2) {
+        const float* xq = xt + q * kGroup;
+        const float w0 = w[q], w1 = w[q + 1];
+        for (int f = 0; f < kF; ++f) {
+          z[f] += w0 * load_f2<L>(xq + f * kW);
+          za[f] += w1 * load_f2<L>(xq + kGroup + f * kW);
+        }
+        backward(xt_prev, dz_prev, q);
+        backward(xt_prev, dz_prev, q + 1);
+      }
+      if (q < nd) backward(xt_prev, dz_prev, q);
+    } else {
+      for (; q + 2 <= nd; q += 2) {
+        const float* xq = xt + q * kGroup;
+        const float w0 = w[q], w1 = w[q + 1];
+        for (int f = 0; f < kF; ++f) {
+          z[f] += w0 * load_f2<L>(xq + f * kW);
+          za[f] += w1 * load_f2<L>(xq + kGroup + f * kW);
+        }
       }
     }
     if (q < nd) {
       const float* xq = xt + q * kGroup;
       for (int f = 0; f < kF; ++f) z[f] += w[q] * load_f2<L>(xq + f * kW);
     }
+    xt_prev = nullptr;
     vf h[kF];
     for (int f = 0; f < kF; ++f) z[f] += za[f] + bias;
     act_values<A, L, kF>(z, h);
@@ -597,18 +624,15 @@ BOOSTHEAD_INLINE void one_unit_float_groups(const Pass& s, int64_t g0, int64_t g
     add_to(fs_h + kW, hh);
     if (!s.want_grad) continue;
     // The hidden gradient h |w2|^2 + w2.b2 - R w2, times the activation's slope.
-    vf dz[kF];
     for (int f = 0; f < kF; ++f) {
-      dz[f] = (h[f] * w2w2 + (w2b2 - rw[f])) * act_slope<A, float>(z[f], h[f]);
-      if (padded) dz[f] *= mask[f];
+      dz_prev[f] = (h[f] * w2w2 + (w2b2 - rw[f])) * act_slope<A, float>(z[f], h[f]);
+      if (padded) dz_prev[f] *= mask[f];
     }
-    add_to(fs_gb1, tree_sum<kF>(dz));
-    for (q = 0; q < nd; ++q) {
-      const float* xq = xt + q * kGroup;
-      vf a = load_f2<L>(fs + q * kW);
-      for (int f = 0; f < kF; ++f) a += dz[f] * load_f2<L>(xq + f * kW);
-      std::memcpy(fs + q * kW, &a, sizeof a);
-    }
+    add_to(fs_gb1, tree_sum<kF>(dz_prev));
+    xt_prev = xt;
+  }
+  if (xt_prev != nullptr) {
+    for (int64_t q = 0; q < nd; ++q) backward(xt_prev, dz_prev, q);
   }
   flush();
 }

@@ -1,10 +1,10 @@
 #include "lbfgs.h"
 
-#include "simd.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "simd.h"
 
 namespace boosthead::detail {
 namespace {
@@ -209,6 +209,9 @@ bool LbfgsMemory::push(const std::vector<double>& s, const std::vector<double>& 
     cross_products_directly(slot(count_ - 1));
     pending_ = false;
   }
+  // The products direction() kept serve this pair only: a later pair's y starts elsewhere.
+  const bool from_last_direction = have_prev_;
+  have_prev_ = false;
   std::copy(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n_), s_pad_.begin());
   std::copy(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(n_), y_pad_.begin());
   const double sy = dot_(s_pad_.data(), y_pad_.data(), np_);
@@ -230,12 +233,11 @@ bool LbfgsMemory::push(const std::vector<double>& s, const std::vector<double>& 
   gamma_ = sy / yy;
   // The older pairs' products with y follow from their products with the next gradient, which
   // direction() takes, if the last ones taken were with this step's start.
-  if (have_prev_) {
+  if (from_last_direction) {
     pending_ = true;
   } else {
     cross_products_directly(slot);
   }
-  have_prev_ = false;
   return true;
 }
 

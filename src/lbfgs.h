@@ -47,18 +47,18 @@ class LbfgsMemory {
   size_t slot(size_t i) const { return first_ + i < m_ ? first_ + i : first_ + i - m_; }
   void cross_products_directly(size_t slot);
 
-  size_t n_, np_, m_, count_ = 0, first_ = 0;  // np_: n rounded up to whole vectors
-  std::vector<double> s_, y_;                  // pairs by slot, m x np, zero past n
-  std::vector<double> rho_, sy_, yy_;          // 1 / s.y; m x m by slot: s_i.y_k, y_i.y_k
+  size_t n_, np_, m_, count_ = 0, first_ = 0;    // np_: n rounded up to whole vectors
+  std::vector<double> s_, y_;                    // pairs by slot, m x np, zero past n
+  std::vector<double> rho_, sy_, yy_;            // 1 / s.y; m x m by slot: s_i.y_k, y_i.y_k
   std::vector<double> a_, b_, a_prev_, b_prev_;  // s_i.g, y_i.g now and at the last call
   std::vector<double> alpha_, coef_s_, coef_y_, part_;
-  std::vector<size_t> order_;                  // slots, oldest first
+  std::vector<size_t> order_;                          // slots, oldest first
   std::vector<double> g_pad_, d_pad_, s_pad_, y_pad_;  // np each
-  double gamma_ = 1.0;      // s.y / y.y of the newest pair
+  double gamma_ = 1.0;                                 // s.y / y.y of the newest pair
   bool pending_ = false;    // the newest pair's products with older pairs are still to come
   bool have_prev_ = false;  // a_prev_, b_prev_ hold the products with the step's start
-  double (*dot_)(const double*, const double*, size_t);
-  void (*direction_)(LbfgsMemory&);
+  double (*dot_)(const double*, const double*, size_t) = nullptr;  // for the CPU's vectors
+  void (*direction_)(LbfgsMemory&) = nullptr;
 };
 
 // fg(x, g) returns f(x) and writes the gradient into g.

@@ -269,7 +269,7 @@ struct Pass {
   const double* w2;    // K x J
   const double* b2;    // K
   int64_t n, d, j, k;
-  int64_t sums;        // accumulators (each L lanes) to sum over lanes at the end of the pass
+  int64_t sums;       // accumulators (each L lanes) to sum over lanes at the end of the pass
   double w2w2, w2b2;   // with one unit: sum of w2^2 and of w2 b2
   bool hidden_given;   // zs and hs already hold this theta's hidden layer
   bool want_grad;
@@ -600,7 +600,8 @@ BOOSTHEAD_INLINE void one_unit_float_groups(const Pass& s, int64_t g0, int64_t g
     vf mask[kF];
     if (padded) {
       for (int f = 0; f < kF; ++f) {
-        mask[f] = narrow<L>(load<L>(s.mask + i0 + 2 * f * L), load<L>(s.mask + i0 + (2 * f + 1) * L));
+        mask[f] =
+            narrow<L>(load<L>(s.mask + i0 + 2 * f * L), load<L>(s.mask + i0 + (2 * f + 1) * L));
         h[f] *= mask[f];
       }
     }

@@ -77,8 +77,9 @@ Vec two_loop(const std::vector<std::pair<Vec, Vec>>& pairs, const Vec& g) {
 
 // LbfgsMemory runs the recursion on inner products and takes the newest pair's products with
 // the older pairs from the change of the gradient's products: along a run of steps on a
-// quadratic (more steps than the history holds, a rejected pair, a pair pushed without a
-// direction in between) its directions equal the textbook recursion's, on every instruction set.
+// quadratic (more steps than the history holds, rejected pairs, one followed by a good one, a
+// pair pushed without a direction in between) its directions equal the textbook recursion's, on
+// every instruction set.
 TEST(Lbfgs, MemoryDirectionsEqualTheTwoLoopRecursion) {
   const size_t n = 13;
   const int history = 4;
@@ -134,12 +135,13 @@ TEST(Lbfgs, MemoryDirectionsEqualTheTwoLoopRecursion) {
         s[i] = x_new[i] - x[i];
         y[i] = g_new[i] - g[i];
       }
-      if (step == 4) {
-        // A pair with s.y <= 0 is not kept.
+      if (step == 4 || step == 9) {
+        // A pair with s.y <= 0 is not kept; at step 9 the good pair follows it.
         Vec bad = s;
         for (double& v : bad) v = -v;
         EXPECT_FALSE(memory.push(bad, y));
-      } else {
+      }
+      if (step != 4) {
         EXPECT_TRUE(memory.push(s, y));
         pairs.emplace_back(s, y);
         if (pairs.size() > static_cast<size_t>(history)) pairs.erase(pairs.begin());

@@ -4,12 +4,12 @@
 #include <fmt/ranges.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
-#include <unistd.h>
 
 #include <cctype>
-#include <cstdio>
 #include <fstream>
 #include <stdexcept>
+
+#include "torchscript_head.h"
 
 namespace boosthead {
 namespace {
@@ -256,22 +256,12 @@ torch::Tensor FrozenBackbone::extract_cached(const torch::Tensor& inputs,
     }
   }
   auto features = extract(inputs, batch_size, progress);
-  const std::string tmp = fmt::format("{}.tmp.{}", cache_path, ::getpid());
-  try {
-    torch::serialize::OutputArchive archive;
-    archive.write("format", c10::IValue(std::string(kCacheFormat)));
-    archive.write("key", c10::IValue(key));
-    archive.write("features", features, /*is_buffer=*/true);
-    archive.save_to(tmp);
-  } catch (const std::exception& e) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(
-        fmt::format("cannot write feature cache '{}': {}", cache_path, first_line(error_text(e))));
-  }
-  if (std::rename(tmp.c_str(), cache_path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write feature cache '{}'", cache_path));
-  }
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string(kCacheFormat)));
+  archive.write("key", c10::IValue(key));
+  archive.write("features", features, /*is_buffer=*/true);
+  detail::write_atomically(cache_path, "feature cache",
+                           [&](const std::string& tmp) { archive.save_to(tmp); });
   return features;
 }
 

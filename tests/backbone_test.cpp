@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "tiny_backbone.h"
 
@@ -173,6 +175,35 @@ TEST(Backbone, CacheSkipsTheBackbone) {
   std::remove(cache.c_str());
   std::remove(path.c_str());
   std::remove(path2.c_str());
+}
+
+// The cache is written through a flushed temporary file and a rename: nothing is left beside it,
+// and a folder that cannot take it is an error that names the file, not a crash.
+TEST(Backbone, CacheIsWrittenWholeOrNamedAsAnError) {
+  const auto path = test::write_tiny_backbone("cache_write");
+  const auto dir = fs::temp_directory_path() / "boosthead_bb_cache_dir";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto images = test::tiny_images(10, 4).first;
+  FrozenBackbone backbone(path, "features");
+  bool hit = true;
+  backbone.extract_cached(images, (dir / "f.cache").string(), 8, {}, &hit);
+  EXPECT_FALSE(hit);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"f.cache"});
+
+  const auto missing = (dir / "no_such_folder" / "f.cache").string();
+  try {
+    backbone.extract_cached(images, missing, 8, {}, &hit);
+    ADD_FAILURE() << "no error for an unwritable cache";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot write feature cache '" + missing + "'"),
+              std::string::npos)
+        << e.what();
+  }
+  fs::remove_all(dir);
+  std::remove(path.c_str());
 }
 
 TEST(Backbone, Fnv1a64KnownValues) {

@@ -261,7 +261,7 @@ struct Pass {
   const double* rt;    // residuals, groups x K x kGroup
   const float* rtf;    // or float32 residuals (one unit on float32 features; rt is then null)
   const double* mask;  // one per padded row: 1 for real rows, 0 for padding
-  double* zs;          // pre-activations, groups x J x kGroup
+  double* zs;          // pre-activations, groups x J x kGroup (null: not kept)
   double* hs;          // activations, groups x J x kGroup
   const double* w1;    // J x d
   const float* w1f;    // w1 rounded to float32, for float32 features
@@ -318,7 +318,7 @@ BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0) {
       }
       for (int v = 0; v < kVec; ++v) {
         const int64_t o = i0 * s.j + u * kGroup + v * L;
-        store(s.zs + o, zu[v]);
+        if (s.zs != nullptr) store(s.zs + o, zu[v]);
         store(s.hs + o, hu[v]);
       }
       continue;
@@ -349,7 +349,7 @@ BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0) {
     act_values<A, L, kVec>(zu, hu);
     for (int v = 0; v < kVec; ++v) {
       const int64_t o = i0 * s.j + u * kGroup + v * L;
-      store(s.zs + o, zu[v]);
+      if (s.zs != nullptr) store(s.zs + o, zu[v]);
       store(s.hs + o, hu[v]);
     }
   }
@@ -791,7 +791,8 @@ class CpuEvaluator final : public StageEvaluator {
         b2_(k_),
         w2b2_(k_ * j_ + k_),
         w1f_(j_ * d_),
-        zs_(j_ * np_, 0.0),
+        // The forward pass alone (no residuals) needs the activations, not the pre-activations.
+        zs_(r.defined() ? j_ * np_ : 0, 0.0),
         hs_(j_ * np_, 0.0) {
     const int64_t* row_list = nullptr;
     torch::Tensor rows_c;
@@ -1075,7 +1076,7 @@ class CpuEvaluator final : public StageEvaluator {
     s.rt = rt_.empty() ? nullptr : rt_.data();
     s.rtf = rtf_.empty() ? nullptr : rtf_.data();
     s.mask = mask_.data();
-    s.zs = zs_.data();
+    s.zs = zs_.empty() ? nullptr : zs_.data();
     s.hs = hs_.data();
     s.w1 = w1_.data();
     s.w1f = w1f_.data();

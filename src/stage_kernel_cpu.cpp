@@ -275,6 +275,26 @@ struct Pass {
   bool want_grad;
 };
 
+// A float32 group's features q and q + 1 (only q when `pair` is false) times their input weights,
+// into two sets of partial pre-activations: two chains of dependent adds per vector, not one.
+template <int L>
+BOOSTHEAD_INLINE void add_features(const float* xt, const float* w, int64_t q, bool pair,
+                                   typename Lanes<L>::f2* z, typename Lanes<L>::f2* za) {
+  constexpr int64_t kGroup = kGroupRows<L>;
+  constexpr int kF = kGroup / (2 * L);
+  const float* xq = xt + q * kGroup;
+  const float w0 = w[q];
+  if (pair) {
+    const float w1 = w[q + 1];
+    for (int f = 0; f < kF; ++f) {
+      z[f] += w0 * load_f2<L>(xq + f * 2 * L);
+      za[f] += w1 * load_f2<L>(xq + kGroup + f * 2 * L);
+    }
+  } else {
+    for (int f = 0; f < kF; ++f) z[f] += w0 * load_f2<L>(xq + f * 2 * L);
+  }
+}
+
 // The hidden layer of the group starting at row i0 into its block of zs / hs (J x kGroup).
 // kVec independent vectors per step keep several FMAs in flight.
 template <typename T, Activation A, int L>
@@ -293,18 +313,8 @@ BOOSTHEAD_INLINE void hidden_group(const Pass& s, int64_t i0) {
       const float* w = s.w1f + u * s.d;
       vf zf[kF] = {}, za[kF] = {};
       int64_t q = 0;
-      for (; q + 2 <= s.d; q += 2) {
-        const float* xq = xt + q * kGroup;
-        const float w0 = w[q], w1 = w[q + 1];
-        for (int f = 0; f < kF; ++f) {
-          zf[f] += w0 * load_f2<L>(xq + f * 2 * L);
-          za[f] += w1 * load_f2<L>(xq + kGroup + f * 2 * L);
-        }
-      }
-      if (q < s.d) {
-        const float* xq = xt + q * kGroup;
-        for (int f = 0; f < kF; ++f) zf[f] += w[q] * load_f2<L>(xq + f * 2 * L);
-      }
+      for (; q + 2 <= s.d; q += 2) add_features<L>(xt, w, q, true, zf, za);
+      if (q < s.d) add_features<L>(xt, w, q, false, zf, za);
       // The pre-activations carry float32 rounding already; the activation is computed in
       // float32 too (16 lanes with AVX-512, a shorter polynomial) and widened with them.
       const float bias = static_cast<float>(s.b1[u]);
@@ -568,30 +578,15 @@ BOOSTHEAD_INLINE void one_unit_float_groups(const Pass& s, int64_t g0, int64_t g
     int64_t q = 0;
     if (xt_prev != nullptr) {
       for (; q + 2 <= nd; q += 2) {
-        const float* xq = xt + q * kGroup;
-        const float w0 = w[q], w1 = w[q + 1];
-        for (int f = 0; f < kF; ++f) {
-          z[f] += w0 * load_f2<L>(xq + f * kW);
-          za[f] += w1 * load_f2<L>(xq + kGroup + f * kW);
-        }
+        add_features<L>(xt, w, q, true, z, za);
         backward(xt_prev, dz_prev, q);
         backward(xt_prev, dz_prev, q + 1);
       }
       if (q < nd) backward(xt_prev, dz_prev, q);
     } else {
-      for (; q + 2 <= nd; q += 2) {
-        const float* xq = xt + q * kGroup;
-        const float w0 = w[q], w1 = w[q + 1];
-        for (int f = 0; f < kF; ++f) {
-          z[f] += w0 * load_f2<L>(xq + f * kW);
-          za[f] += w1 * load_f2<L>(xq + kGroup + f * kW);
-        }
-      }
+      for (; q + 2 <= nd; q += 2) add_features<L>(xt, w, q, true, z, za);
     }
-    if (q < nd) {
-      const float* xq = xt + q * kGroup;
-      for (int f = 0; f < kF; ++f) z[f] += w[q] * load_f2<L>(xq + f * kW);
-    }
+    if (q < nd) add_features<L>(xt, w, q, false, z, za);
     xt_prev = nullptr;
     vf h[kF];
     for (int f = 0; f < kF; ++f) z[f] += za[f] + bias;

@@ -75,16 +75,15 @@ decltype(auto) with_columns(int64_t k, F&& fn) {
 // stage's 4,290 rows are five chunks.
 constexpr int64_t kChunkRows = 1024;
 
+int64_t num_chunks(int64_t n) { return (n + kChunkRows - 1) / kChunkRows; }
+
 // fn(chunk, first row, end row) for every chunk of n rows; in parallel from two chunks on.
 template <typename F>
 void for_chunks(int64_t n, const F& fn) {
-  const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
-  at::parallel_for(0, chunks, 2, [&](int64_t c0, int64_t c1) {
+  at::parallel_for(0, num_chunks(n), 2, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) fn(c, c * kChunkRows, std::min(n, (c + 1) * kChunkRows));
   });
 }
-
-int64_t num_chunks(int64_t n) { return (n + kChunkRows - 1) / kChunkRows; }
 
 // Rows [r0, r1) of exp(f - max of its row) into e (both N x K, contiguous); each row's max into
 // maxima[row] when given. The exp runs on the chunk's block of e: every path to the residuals

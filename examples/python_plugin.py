@@ -1,11 +1,11 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Trains a boosted head from Python through the boosthead TorchScript plugin.
 
 Reads data/Vehicle.csv, standardises it, fits torch.classes.boosthead.Trainer, compares it with
 an Adam-trained head of the same width, exports the boosted head and reloads it with
 torch.jit.load.
 
-    BOOSTHEAD_BUILD_DIR=build /usr/bin/python3 examples/python_plugin.py
+    BOOSTHEAD_BUILD_DIR=build .venv/bin/python examples/python_plugin.py
 
 The plugin must be built against the LibTorch of this PyTorch (see docs/PYTHON.md).
 """

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Runs boosthead and the scikit-learn reference (scripts/reference_gbnn.py) side by side.
 
 Both sides get exactly the same cross-validation folds and the same options (T, J, eta,
@@ -8,7 +8,7 @@ quoting included). The reference fits in this process; boosthead fits through it
 tool (`boosthead fit`, then `boosthead eval`), and its fit time is the trainer's own
 `fit_seconds` from the fit report, the same span the reference times (the boosting loop only).
 
-    /usr/bin/python3 scripts/compare_reference.py --data data/Satellite.csv --target classes
+    .venv/bin/python scripts/compare_reference.py --data data/Satellite.csv --target classes
 
 Prints one line per fold and a summary with the speed ratio (reference time / boosthead time).
 """

@@ -20,7 +20,7 @@ if ! command -v clang++ >/dev/null 2>&1; then
 fi
 
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DBOOSTHEAD_FUZZ=ON -DBOOSTHEAD_BUILD_TESTS=OFF -DBOOSTHEAD_BUILD_CLI=OFF \
+  -DBOOSTHEAD_FUZZ=ON -DBOOSTHEAD_CUDA=OFF -DBOOSTHEAD_BUILD_TESTS=OFF -DBOOSTHEAD_BUILD_CLI=OFF \
   -DBOOSTHEAD_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build_dir" -j "$jobs" --target "${targets[@]}"
 

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Plots the JSON reports of `boosthead bench`.
 
-Usage: /usr/bin/python3 scripts/plot_bench.py BENCH.json [BENCH.json ...] --out-dir DIR
+Usage: .venv/bin/python scripts/plot_bench.py BENCH.json [BENCH.json ...] --out-dir DIR
        [--summary SUMMARY.md]
 
 Writes into DIR (one panel per data set in each figure):

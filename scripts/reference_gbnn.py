@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Reference GBNN on scikit-learn, for comparing against boosthead.
 
 This is a re-implementation, written for this project, of the gradient-boosted neural network
@@ -37,7 +37,7 @@ folds is the sample standard deviation (ddof 1).
 
 Run it with Debian's Python (it needs numpy and scikit-learn, python3-sklearn), for example:
 
-    /usr/bin/python3 scripts/reference_gbnn.py --data data/Vehicle.csv --target Class \\
+    .venv/bin/python scripts/reference_gbnn.py --data data/Vehicle.csv --target Class \\
         --stages 200 --units 1 --json vehicle_ref.json
 
 CSV files are read as R's write.csv writes them: a header row, "NA" or empty cells for missing

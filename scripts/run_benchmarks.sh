@@ -50,5 +50,5 @@ for csv in "$root"/data/*.csv; do
   reports+=("$out/$name.json")
 done
 
-/usr/bin/python3 "$root/scripts/plot_bench.py" "${reports[@]}" --out-dir "$out" \
+"$root/.venv/bin/python" "$root/scripts/plot_bench.py" "${reports[@]}" --out-dir "$out" \
   --summary "$out/summary.md"

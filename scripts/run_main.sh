@@ -20,7 +20,7 @@ out=${OUT_DIR:-$build_dir/fashion_mnist}
 # One thread: on a 2-core machine shared with other work, a second OpenMP thread made the many
 # small tensor operations of these fits several times slower (docs/BENCHMARKS.md).
 threads=${THREADS:-1}
-py=/usr/bin/python3
+py=$repo/.venv/bin/python  # the pinned torch (scripts/setup.sh)
 
 # Sized for a few minutes (docs/BENCHMARKS.md has the measurements): one epoch of the CNN, 12
 # boosting stages of 32 relu units, each fitted on 20 % of the rows by variable projection with

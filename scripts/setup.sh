@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Installs every Debian package boosthead needs (only those missing) and builds it into build/.
-# Idempotent: a second run installs nothing and rebuilds only what changed.
+# Installs everything boosthead needs and builds it into build/. Idempotent: a second run
+# installs nothing and rebuilds only what changed.
+#  1. Debian packages: compilers, CMake, the C++ libraries, the Fashion-MNIST data (apt-get,
+#     as root or through sudo; only those missing).
+#  2. .venv/ at the repository root with the torch pinned in python/requirements.txt and what
+#     the tests need (python/requirements-test.txt). Wheels are downloaded once into a cache
+#     outside the repository (BOOSTHEAD_WHEEL_CACHE, default ~/.cache/boosthead/wheels) and
+#     installed from there; torch's Linux wheel is a CUDA build of about 2.6 GB with its
+#     libraries.
+#  3. CMake takes LibTorch from that torch (cmake/FindTorchFromPython.cmake) and builds with
+#     Ninja; the CUDA kernels are compiled when nvcc is on PATH (BOOSTHEAD_CUDA=AUTO).
+# Environment: BOOSTHEAD_BUILD_DIR (build), BOOSTHEAD_BUILD_TYPE (Release), BOOSTHEAD_CMAKE_ARGS,
+# BOOSTHEAD_WHEEL_CACHE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
-  libtorch-dev libopenblas0-pthread
   libfmt-dev libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
-  python3-torch python3-sklearn python3-pytest python3-matplotlib python3-numpy
+  python3-venv
   dataset-fashion-mnist
 )
 
@@ -27,10 +37,33 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Paths below the checkout are hashed relative to it, so clones in other folders share ccache.
+# The project's Python environment, with Debian's python3 (the same on every Debian 12 machine).
+venv=.venv
+wheels=${BOOSTHEAD_WHEEL_CACHE:-$HOME/.cache/boosthead/wheels}
+requirements=python/requirements-test.txt
+stamp=$venv/.requirements
+if [[ ! -x $venv/bin/python ]] || ! cmp -s "$stamp" <(cat python/requirements*.txt); then
+  [[ -x $venv/bin/python ]] || /usr/bin/python3 -m venv "$venv"
+  mkdir -p "$wheels"
+  # Only what the cache lacks is downloaded; the install itself reads the cache alone.
+  if ! "$venv/bin/pip" install -q --no-index --find-links "$wheels" -r "$requirements" \
+    2>/dev/null; then
+    echo "setup: downloading the pinned wheels into $wheels" >&2
+    "$venv/bin/pip" download -q --dest "$wheels" -r "$requirements"
+    "$venv/bin/pip" install -q --no-index --find-links "$wheels" -r "$requirements"
+  fi
+  cat python/requirements*.txt >"$stamp"
+fi
+"$venv/bin/python" -c "import torch; print('setup: torch', torch.__version__, '(CUDA', \
+torch.version.cuda, ')')" >&2
+
+# Paths below the checkout are hashed relative to it, so clones in other folders share ccache;
+# the sloppiness lets ccache serve objects built with the precompiled LibTorch headers.
 export CCACHE_BASEDIR="$PWD"
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 build_type=${BOOSTHEAD_BUILD_TYPE:-Release}
 build_dir=${BOOSTHEAD_BUILD_DIR:-build}
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" ${BOOSTHEAD_CMAKE_ARGS:-} >/dev/null
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
+  -DBOOSTHEAD_PYTHON="$PWD/$venv/bin/python" ${BOOSTHEAD_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 echo "setup: built into $build_dir" >&2

@@ -1,23 +1,22 @@
-#include <boosthead/trainer.h>
-
 #include <boosthead/loss.h>
 #include <boosthead/stage_solver.h>
+#include <boosthead/trainer.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <tuple>
 
 #include "checkpoint.h"
 #include "fit_inputs.h"
-#include "stage_evaluator.h"
+#include "stage/evaluator.h"
 
 namespace boosthead {
 namespace {
@@ -239,11 +238,10 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
 
   auto problem = StageProblem().activation(stage_act).max_iter(o.max_iter()).l2(o.l2());
   // Each new stage's output on all training (and validation) rows.
-  auto train_rows = detail::make_cpu_stage_forward(x, units, k, stage_act);
-  auto valid_rows = has_valid ? detail::make_cpu_stage_forward(xv, units, k, stage_act) : nullptr;
+  auto train_rows = detail::make_stage_forward(x, units, k, stage_act);
+  auto valid_rows = has_valid ? detail::make_stage_forward(xv, units, k, stage_act) : nullptr;
   auto stage_output = [&](const StageParams& p, bool valid) {
-    auto* rows = valid ? valid_rows.get() : train_rows.get();
-    return rows ? (*rows)(p) : p.forward(valid ? xv : x, stage_act);
+    return valid ? (*valid_rows)(p) : (*train_rows)(p);
   };
   std::mt19937_64 rng(o.seed());
   std::vector<int64_t> scratch;
@@ -332,8 +330,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
                              : solver->fit(x, r, problem, params);
       h = stage_output(params, false);
       if (detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
-          detail::all_finite(params.w2) && detail::all_finite(params.b2) &&
-          detail::all_finite(h)) {
+          detail::all_finite(params.w2) && detail::all_finite(params.b2) && detail::all_finite(h)) {
         rho = loss->newton_step(f, y, h, r);
         break;
       }

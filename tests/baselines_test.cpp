@@ -191,7 +191,9 @@ TEST(Baselines, EpochCallbackSeesEveryEpochsNetworkOutsideTheFitsTime) {
       EXPECT_FALSE(torch::equal(scores[i], scores[i - 1])) << "epoch " << i + 1;
     }
   }
-  EXPECT_LT(fit.fit_seconds, kSleep);
+  // Had the callbacks' sleeps been counted, the fit would take at least 4 x kSleep; its own work
+  // takes about 30 ms alone and stayed under 0.35 s with the CLI tests on both cores.
+  EXPECT_LT(fit.fit_seconds, 3 * kSleep);
   EXPECT_GE(fit.fit_seconds, fit.history.back().seconds);
   // The kept epoch's scores as the callback saw them are the returned head's, to the bit.
   torch::NoGradGuard no_grad;

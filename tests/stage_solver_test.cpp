@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 
-#include "stage_evaluator.h"
+#include "stage/evaluator.h"
 #include "test_util.h"
 
 using namespace boosthead;

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Checks that a boosthead image pipeline runs in PyTorch alone and agrees with the C++ tool.
 
 Loads the pipeline with torch.jit.load, runs it on IDX images and compares its class

@@ -18,7 +18,7 @@ cli=$build_dir/boosthead
 data=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 out=${OUT_DIR:-$build_dir/fashion_mnist}
 threads=${THREADS:-2}
-py=/usr/bin/python3
+py=${BOOSTHEAD_PYTHON:-$repo/.venv/bin/python}  # with the pinned torch (scripts/setup.sh)
 
 if [[ ! -x $cli ]]; then
   echo "run.sh: $cli not found; build the boosthead_cli target or set BOOSTHEAD_BUILD_DIR" >&2

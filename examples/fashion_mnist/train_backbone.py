@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Trains a small CNN on Fashion-MNIST and exports it as a TorchScript backbone.
 
 The network has two parts: `features` (two conv blocks and a dense layer, 128 features) and

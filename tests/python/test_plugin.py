@@ -287,6 +287,19 @@ def test_tensors_stay_on_the_given_device(device):
         t.predict(torch.zeros(2, 5, device=other))
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "varpro"])
+def test_a_cuda_fit_predicts_as_the_cpu_fit(solver):
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    x, y = classification(n=600)
+    probs = {}
+    for device in ("cpu", "cuda"):
+        t = Trainer({"stages": 12, "units_per_stage": 3, "solver": solver, "seed": 4})
+        t.fit(x.double().to(device), y.to(device))
+        probs[device] = t.predict_proba(x.double().to(device)).cpu()
+    assert (probs["cpu"] - probs["cuda"]).abs().max().item() < 1e-6
+
+
 def test_float64_features_give_float64_outputs():
     x, y = regression(n=100)
     t = Trainer({"stages": 3})

@@ -35,6 +35,7 @@ struct BenchArgs {
   std::string report;
   std::string markdown;
   std::string dtype = "float32";
+  std::string device = "cpu";
   int64_t folds = 3;
   int64_t repeats = 1;
   uint64_t seed = 0;
@@ -221,7 +222,8 @@ struct MethodOptions {
 MethodOptions method_options(const BenchArgs& a, const std::vector<std::string>& methods,
                              torch::ScalarType dtype, int64_t num_classes) {
   MethodOptions o{a.trainer, a.baseline};
-  o.gbnn.dtype(dtype);
+  o.gbnn.dtype(dtype).device(parse_device(a.device));
+  o.base.device(o.gbnn.device());
   if (a.stage_patience > 0)
     o.gbnn.valid_fraction(a.baseline.valid_fraction()).patience(a.stage_patience);
   o.base.hidden_units(o.gbnn.stages() * o.gbnn.units_per_stage())
@@ -245,8 +247,11 @@ MethodOptions method_options(const BenchArgs& a, const std::vector<std::string>&
 // its fit's time.
 Run run_method(const std::string& method, const MethodOptions& o, uint64_t seed,
                const torch::Tensor& x_train, const torch::Tensor& y_train,
-               const torch::Tensor& x_test, const torch::Tensor& y_test,
+               const torch::Tensor& x_test_in, const torch::Tensor& y_test_in,
                bool epoch_metrics = false) {
+  // Scored where the methods train (--device).
+  const torch::Device device = o.gbnn.device().value_or(x_train.device());
+  const auto x_test = x_test_in.to(device), y_test = y_test_in.to(device);
   Run run;
   run.method = method;
   BoostedHead head{nullptr};
@@ -714,6 +719,8 @@ Command add_bench_command(CLI::App& parent) {
   auto* drop_missing = app->add_flag("--drop-missing", args->drop_missing,
                                      "drop rows with missing values (else an error)");
   app->add_flag("--quiet", args->quiet, "no per-fold progress on stderr");
+  app->add_option("--device", args->device,
+                  "cpu or cuda: where every method trains (default: cpu)");
   app->add_option("--dtype", args->dtype, "floating type to train in")
       ->check(CLI::IsMember({"float32", "float64"}))
       ->capture_default_str();

@@ -1,21 +1,22 @@
-#include <CLI/CLI.hpp>
-
 #include "common.h"
 
-#include <boosthead/data/encoder.h>
 #include <ATen/Parallel.h>
+#include <boosthead/data/encoder.h>
 #include <c10/util/Exception.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <torch/cuda.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -198,8 +199,32 @@ std::string dtype_name(torch::ScalarType dtype) {
   }
 }
 
+torch::Device parse_device(const std::string& name) {
+  std::optional<torch::Device> device;
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+  }
+  if (!device || !(device->is_cpu() || device->is_cuda())) {
+    throw std::invalid_argument(fmt::format("unknown device '{}'; expected cpu or cuda", name));
+  }
+  if (device->is_cuda() && !torch::cuda::is_available()) {
+    throw std::invalid_argument(fmt::format(
+        "device {} was requested but no CUDA device is available (CUDA GPUs visible: {})", name,
+        torch::cuda::device_count()));
+  }
+  if (device->is_cuda() && device->has_index() && device->index() >= torch::cuda::device_count()) {
+    throw std::invalid_argument(
+        fmt::format("device {} was requested but only {} CUDA device(s) "
+                    "are visible",
+                    name, torch::cuda::device_count()));
+  }
+  return *device;
+}
+
 void set_threads(int threads) {
-  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int n =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {

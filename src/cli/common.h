@@ -14,7 +14,7 @@
 namespace CLI {
 class App;
 class Option;
-}
+}  // namespace CLI
 
 namespace boosthead::cli {
 
@@ -76,6 +76,10 @@ std::string metric_name(const std::string& task);
 
 /// The dtype's name as the command line spells it ("float32", "float64").
 std::string dtype_name(torch::ScalarType dtype);
+
+/// The device named by --device: "cpu" or "cuda[:N]". CUDA without a visible GPU (or with a
+/// torch built without CUDA) is an error that says so.
+torch::Device parse_device(const std::string& name);
 
 /// Sets LibTorch's intra-op threads from --threads (0: every core), and OpenBLAS's own thread
 /// pool to the same count when the process uses OpenBLAS: its pthread build otherwise keeps

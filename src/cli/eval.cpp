@@ -23,12 +23,13 @@ struct EvalArgs {
   std::string images;
   std::string labels;
   int64_t batch_size = 256;
+  std::string device = "cpu";
 };
 
 void run_eval_images(const EvalArgs& a) {
   if (a.batch_size < 1)
     throw std::invalid_argument(fmt::format("--batch-size must be positive, got {}", a.batch_size));
-  LoadedPipeline pipeline = load_pipeline(a.model);
+  LoadedPipeline pipeline = load_pipeline(a.model, parse_device(a.device));
   const int64_t stages = resolve_pipeline_stages(pipeline, a.stages);
   const auto images = read_images(a.images);
   const auto labels = read_labels(a.labels, images.size(0), a.images);
@@ -58,7 +59,8 @@ void run_eval(const EvalArgs& a) {
     run_eval_images(a);
     return;
   }
-  const LoadedModel model = load_tabular_model(a.model);
+  const torch::Device device = parse_device(a.device);
+  const LoadedModel model = load_tabular_model(a.model, device);
   const ModelInfo& info = model.info;
   const int64_t stages = resolve_stages(model, a.stages);
   const std::string target = a.target.empty() ? info.target : a.target;
@@ -68,11 +70,11 @@ void run_eval(const EvalArgs& a) {
   columns.push_back(target);
   handle_missing(table, columns, a.drop_missing, false);
 
-  const auto x = model_features(model, table);
+  const auto x = model_features(model, table).to(device);
   data::TargetEncoding encoding;
   encoding.classification = info.task == "classification";
   if (encoding.classification) encoding.classes = info.class_names;
-  const auto y = data::encode_target(table, target, encoding);
+  const auto y = data::encode_target(table, target, encoding).to(device);
 
   torch::NoGradGuard no_grad;
   const auto scores = model.head->forward(x, stages);
@@ -115,6 +117,7 @@ Command add_eval_command(CLI::App& parent) {
   images->needs(labels)->excludes(data)->excludes(target);
   labels->needs(images);
   app->add_option("--batch-size", args->batch_size, "images per batch")->capture_default_str();
+  app->add_option("--device", args->device, "cpu or cuda: where the model runs (default: cpu)");
   app->parse_complete_callback([data, images] {
     if (data->count() == 0 && images->count() == 0) throw CLI::RequiredError("--data");
   });

@@ -44,15 +44,6 @@ struct FitArgs {
   int64_t batch_size = 256;
 };
 
-torch::Device parse_device(const std::string& name) {
-  try {
-    torch::Device device(name);
-    if (device.is_cpu() || device.is_cuda()) return device;
-  } catch (const c10::Error&) {
-  }
-  throw std::invalid_argument(fmt::format("unknown device '{}'; expected cpu or cuda", name));
-}
-
 nlohmann::ordered_json options_json(const TrainerOptions& o) {
   return {{"stages", o.stages()},
           {"units_per_stage", o.units_per_stage()},

@@ -69,11 +69,11 @@ std::vector<std::string> class_names_for(const torch::Tensor& labels, const std:
   return out;
 }
 
-LoadedModel load_tabular_model(const std::string& path) {
+LoadedModel load_tabular_model(const std::string& path, torch::Device device) {
   // A damaged file must fail here, before archive_format hands it to LibTorch's reader.
   check_torchscript_archive(path, "model file");
   try {
-    return load_model(path);
+    return load_model(path, device);
   } catch (const std::invalid_argument&) {
     bool pipeline = false;
     try {

@@ -46,7 +46,7 @@ ImageFeatures read_image_features(FrozenBackbone& backbone, const std::string& i
 std::vector<std::string> class_names_for(const torch::Tensor& labels, const std::string& names);
 
 /// load_model, with an error that says so when `path` is an image pipeline.
-LoadedModel load_tabular_model(const std::string& path);
+LoadedModel load_tabular_model(const std::string& path, torch::Device device = torch::kCPU);
 
 /// Checks an optional --stages value against the pipeline: -1 (not given) means all stages.
 int64_t resolve_pipeline_stages(const LoadedPipeline& pipeline, int64_t stages);

@@ -21,6 +21,7 @@ struct PredictArgs {
   std::string images;
   std::string labels;  // accepted and ignored
   int64_t batch_size = 256;
+  std::string device = "cpu";
 };
 
 // Shortest text that reads back to the same value in the model's precision.
@@ -31,7 +32,7 @@ std::string format_value(double value, bool single) {
 void run_predict_images(const PredictArgs& a) {
   if (a.batch_size < 1)
     throw std::invalid_argument(fmt::format("--batch-size must be positive, got {}", a.batch_size));
-  LoadedPipeline pipeline = load_pipeline(a.model);
+  LoadedPipeline pipeline = load_pipeline(a.model, parse_device(a.device));
   const int64_t stages = resolve_pipeline_stages(pipeline, a.stages);
   const auto images = read_images(a.images);
   const auto outputs =
@@ -68,13 +69,14 @@ void run_predict(const PredictArgs& a) {
     run_predict_images(a);
     return;
   }
-  const LoadedModel model = load_tabular_model(a.model);
+  const torch::Device device = parse_device(a.device);
+  const LoadedModel model = load_tabular_model(a.model, device);
   const ModelInfo& info = model.info;
   const int64_t stages = resolve_stages(model, a.stages);
 
   data::Table table = read_table(a.data);
   handle_missing(table, input_column_names(info), a.drop_missing, false);
-  const auto x = model_features(model, table);
+  const auto x = model_features(model, table).to(device);
 
   torch::NoGradGuard no_grad;
   const bool classification = info.task == "classification";
@@ -140,6 +142,7 @@ Command add_predict_command(CLI::App& parent) {
                   "ignored (accepted so that eval and predict take the same inputs)")
       ->needs(images);
   app->add_option("--batch-size", args->batch_size, "images per batch")->capture_default_str();
+  app->add_option("--device", args->device, "cpu or cuda: where the model runs (default: cpu)");
   app->parse_complete_callback([data, images] {
     if (data->count() == 0 && images->count() == 0) throw CLI::RequiredError("--data");
   });

@@ -267,8 +267,15 @@ fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   skip "--device cuda without a GPU" "a GPU is present"
 else
-  expect_error "--device cuda without a GPU" "cuda" out/m.pt -- \
+  # Every command that takes --device: one error naming CUDA, no output file.
+  expect_error "fit --device cuda without a GPU" "no CUDA device is available" out/m.pt -- \
     fit --data good.csv --target y --device cuda --out out/m.pt
+  expect_error "eval --device cuda without a GPU" "no CUDA device is available" out/r.json -- \
+    "$cli" eval --model "$model" --data good.csv --device cuda --report out/r.json
+  expect_error "predict --device cuda without a GPU" "no CUDA device is available" out/p.csv -- \
+    "$cli" predict --model "$model" --data good.csv --device cuda --out out/p.csv
+  expect_error "bench --device cuda without a GPU" "no CUDA device is available" out/b.json -- \
+    "$cli" bench --data good.csv --target y --device cuda --folds 2 --report out/b.json
 fi
 expect_error "an unknown device" "unknown device 'tpu'" out/m.pt -- \
   fit --data good.csv --target y --device tpu --out out/m.pt

@@ -17,15 +17,14 @@ AtenEvaluator::AtenEvaluator(const torch::Tensor& x, const torch::Tensor& r, int
       j_(units),
       k_(r.size(1)),
       act_(problem.activation()),
-      l2_(problem.l2()),
-      project_(project_output) {
+      l2_(problem.l2()) {
   auto opt = x.options();
   flat_ = torch::empty({j_ * d_ + j_ + k_ * j_ + k_}, opt);
   w1_ = flat_.narrow(0, 0, j_ * d_).view({j_, d_});
   b1_ = flat_.narrow(0, j_ * d_, j_);
   w2_ = flat_.narrow(0, j_ * d_ + j_, k_ * j_).view({k_, j_});
   b2_ = flat_.narrow(0, j_ * d_ + j_ + k_ * j_, k_);
-  if (project_) {
+  if (project_output_) {
     // [H, 1, R]: one product gives both the normal matrix and the right-hand side.
     a_ = torch::empty({n_, j_ + 1 + k_}, opt);
     a_.select(1, j_).fill_(1);
@@ -40,9 +39,9 @@ void AtenEvaluator::load(const torch::Tensor& theta) {
 
 torch::Tensor AtenEvaluator::data_term(torch::Tensor* grad_sums) {
   auto z = torch::addmm(b1_, x_, w1_.t());
-  torch::Tensor h = project_ ? h_ : torch::empty_like(z);
+  torch::Tensor h = project_output_ ? h_ : torch::empty_like(z);
   activate_out(act_, z, h);
-  if (project_) solve_output_layer();
+  if (project_output_) solve_output_layer();
   auto e = torch::addmm(b2_, h, w2_.t()).sub_(r_);
   auto sse = e.square().sum(torch::kDouble);
   if (grad_sums == nullptr) return sse;
@@ -50,7 +49,7 @@ torch::Tensor AtenEvaluator::data_term(torch::Tensor* grad_sums) {
   mul_activation_grad_(act_, z, h, dh);
   std::vector<torch::Tensor> parts{torch::mm(dh.t(), x_).view(-1),
                                    dh.sum(0, false, torch::kDouble)};
-  if (!project_) {
+  if (!project_output_) {
     parts.push_back(torch::mm(e.t(), h).view(-1));
     parts.push_back(e.sum(0, false, torch::kDouble));
   }
@@ -82,12 +81,12 @@ torch::Tensor AtenEvaluator::objective(const torch::Tensor& theta, torch::Tensor
   const double nk = static_cast<double>(n_ * k_);
   const double c = l2_ / static_cast<double>(n_);
   auto w1 = theta.narrow(0, 0, j_ * d_);
-  auto w2 = project_ ? w2b2_.narrow(0, 0, k_ * j_) : theta.narrow(0, j_ * d_ + j_, k_ * j_);
+  auto w2 = project_output_ ? w2b2_.narrow(0, 0, k_ * j_) : theta.narrow(0, j_ * d_ + j_, k_ * j_);
   auto f = 0.5 / nk * sse + 0.5 * c * (w1.dot(w1) + w2.dot(w2));
   if (grad != nullptr) {
     auto g = sums.div_(nk);
     g.narrow(0, 0, j_ * d_).add_(w1, c);
-    if (!project_) g.narrow(0, j_ * d_ + j_, k_ * j_).add_(w2, c);
+    if (!project_output_) g.narrow(0, j_ * d_ + j_, k_ * j_).add_(w2, c);
     if (grad->defined()) {
       grad->copy_(g);
     } else {
@@ -98,7 +97,7 @@ torch::Tensor AtenEvaluator::objective(const torch::Tensor& theta, torch::Tensor
 }
 
 torch::Tensor AtenEvaluator::full_params(const torch::Tensor& theta) const {
-  return project_ ? torch::cat({theta, w2b2_}) : theta;
+  return project_output_ ? torch::cat({theta, w2b2_}) : theta;
 }
 
 double AtenEvaluator::evaluate(const std::vector<double>& theta, std::vector<double>* grad) {
@@ -118,15 +117,15 @@ void AtenEvaluator::finish(const std::vector<double>& theta, StageParams& params
   auto t = torch::from_blob(const_cast<double*>(theta.data()), {static_cast<int64_t>(theta.size())},
                             torch::kDouble)
                .to(x_.device());
-  if (project_) objective(t, nullptr);  // the output layer for these input weights
+  if (project_output_) objective(t, nullptr);  // the output layer for these input weights
   write_params_tensor(full_params(t), params);
 }
 
 LbfgsOutcome AtenEvaluator::minimize(const LbfgsSettings& settings, StageParams& params) {
-  auto theta = pack_params_tensor(params, project_).to(x_.device());
+  auto theta = pack_params_tensor(params, project_output_).to(x_.device());
   auto out = minimize_lbfgs_on_device(
       [&](const torch::Tensor& t, torch::Tensor& g) { return objective(t, &g); }, theta, settings);
-  if (project_) objective(theta, nullptr);
+  if (project_output_) objective(theta, nullptr);
   write_params_tensor(full_params(theta), params);
   return out;
 }

@@ -31,7 +31,6 @@ class AtenEvaluator : public StageEvaluator {
   int64_t n_, d_, j_, k_;
   Activation act_;
   double l2_;
-  bool project_;
   // The weights in the data's dtype: views of flat_, or with projection w2_ and b2_ solved.
   torch::Tensor flat_, w1_, b1_, w2_, b2_;
 

@@ -54,7 +54,6 @@ class CpuEvaluator final : public StageEvaluator {
         np_(groups_ * group_),
         act_(problem.activation()),
         l2_(problem.l2()),
-        project_(project),
         w1_(j_ * d_),
         b1_(j_),
         w2_(k_ * j_),
@@ -75,7 +74,8 @@ class CpuEvaluator final : public StageEvaluator {
     // Without residuals only the forward pass runs, which reads none. One unit on float32
     // features and residuals has a kernel of its own that keeps the residuals in float32.
     if (r.defined()) {
-      if (std::is_same_v<T, float> && r.scalar_type() == torch::kFloat && j_ == 1 && !project_) {
+      if (std::is_same_v<T, float> && r.scalar_type() == torch::kFloat && j_ == 1 &&
+          !project_output_) {
         rtf_ = blocked<float>(r, row_list);
       } else {
         rt_ = blocked<double>(r, row_list);
@@ -107,10 +107,10 @@ class CpuEvaluator final : public StageEvaluator {
 
   double evaluate(const std::vector<double>& theta, std::vector<double>* grad) override {
     load(theta);
-    if (project_) solve_output_layer();
+    if (project_output_) solve_output_layer();
     const int64_t gsize = j_ * d_ + j_ + k_ * j_ + k_;  // full gradient, sse after it
     Pass s = pass();
-    s.hidden_given = project_;
+    s.hidden_given = project_output_;
     s.want_grad = grad != nullptr;
     if (j_ == 1) {
       s.w2w2 = 0.0;
@@ -133,11 +133,11 @@ class CpuEvaluator final : public StageEvaluator {
     for (double w : w2_) penalty += w * w;
     const double f = 0.5 * sum[gsize] / nk + 0.5 * c * penalty;
     if (grad != nullptr) {
-      const int64_t p = project_ ? j_ * d_ + j_ : gsize;
+      const int64_t p = project_output_ ? j_ * d_ + j_ : gsize;
       grad->resize(p);
       for (int64_t q = 0; q < p; ++q) (*grad)[q] = sum[q] / nk;
       for (int64_t q = 0; q < j_ * d_; ++q) (*grad)[q] += c * w1_[q];
-      if (!project_) {
+      if (!project_output_) {
         for (int64_t q = 0; q < k_ * j_; ++q) (*grad)[j_ * d_ + j_ + q] += c * w2_[q];
       }
     }
@@ -257,7 +257,7 @@ class CpuEvaluator final : public StageEvaluator {
   }
 
   void finish(const std::vector<double>& theta, StageParams& params) override {
-    if (project_) {
+    if (project_output_) {
       load(theta);
       solve_output_layer();
       write_params(theta, &w2b2_, params);
@@ -447,7 +447,7 @@ class CpuEvaluator final : public StageEvaluator {
     std::copy(theta.begin(), theta.begin() + j_ * d_, w1_.begin());
     std::copy(w1_.begin(), w1_.end(), w1f_.begin());
     std::copy(theta.begin() + j_ * d_, theta.begin() + j_ * d_ + j_, b1_.begin());
-    if (!project_) {
+    if (!project_output_) {
       const auto o = theta.begin() + j_ * d_ + j_;
       std::copy(o, o + k_ * j_, w2_.begin());
       std::copy(o + k_ * j_, o + k_ * j_ + k_, b2_.begin());
@@ -480,7 +480,6 @@ class CpuEvaluator final : public StageEvaluator {
   int64_t group_, groups_, np_;
   Activation act_;
   double l2_;
-  bool project_;
   int threads_ = 1;
   int lanes_ = 4;
   std::vector<double> w1_, b1_, w2_, b2_, w2b2_;

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The GPU check, one command for a GPU machine that has PyTorch, nvcc, CMake and Ninja but no
+# network and no apt. Run scripts/device_deps.sh first on a machine with apt (it fills the
+# ignored folder .device-deps/, which must travel with the working tree), then here:
+#   1. builds boosthead against this machine's torch with the CUDA kernels (sm_90 + PTX);
+#   2. runs the GPU tests: the GoogleTest CUDA and device-layer tests, the CLI's fit, eval and
+#      predict with --device cuda against the CPU on the same data, and pytest's CUDA tests when
+#      pytest is installed;
+#   3. runs examples/bench_device: synthetic 1,000,000 x 256 float32 features, 10 classes,
+#      100 stages of 8 units, fit seconds on the GPU against 2 CPU threads, and both accuracies.
+# Everything fits in about 8 minutes. Logs and figures go to $OUT (default out/device_check).
+# Without a GPU the build and the tests still run (the CUDA ones skip) and the benchmark runs a
+# small CPU-only version, which checks this script's CPU half.
+# Environment: PYTHON (python3), JOBS (all cores), BENCH_ARGS (replace the benchmark's sizes),
+# BUILD_TIMEOUT (330 s).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-out/device_check}
+mkdir -p "$out"
+python=${PYTHON:-python3}
+jobs=${JOBS:-$(nproc)}
+deps=$PWD/.device-deps/root
+build=build-device
+status=0
+start=$(date +%s)
+log() { echo "device_check [$(($(date +%s) - start)) s]: $*" | tee -a "$out/summary.txt" >&2; }
+step() {  # step NAME TIMEOUT COMMAND...: runs with a time limit, output to $out/NAME.log
+  local name=$1 limit=$2
+  shift 2
+  if timeout "$limit" "$@" >"$out/$name.log" 2>&1; then
+    log "$name: ok"
+  else
+    log "$name: FAILED (exit $?; last lines below, all in $name.log)"
+    tail -n 25 "$out/$name.log" >&2
+    status=1
+  fi
+}
+
+if [[ ! -d $deps ]]; then
+  echo "device_check: $deps is missing; run scripts/device_deps.sh where apt works" >&2
+  exit 1
+fi
+export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+gpu=$("$python" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" 2>/dev/null)
+log "torch $("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)'), \
+nvcc $(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p'), GPU: ${gpu:-none}"
+nvidia-smi -L >>"$out/summary.txt" 2>&1 || true
+
+# 1. Build.
+cuda=ON
+command -v nvcc >/dev/null 2>&1 || cuda=AUTO
+step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DBOOSTHEAD_PYTHON="$(command -v "$python")" -DBOOSTHEAD_CUDA=$cuda \
+  -DCMAKE_PREFIX_PATH="$deps/usr" -DCMAKE_INCLUDE_PATH="$deps/usr/include"
+step build "${BUILD_TIMEOUT:-330}" cmake --build "$build" -j "$jobs" --target boosthead_tests boosthead_cli \
+  boosthead_torch bench_device
+if [[ $status -ne 0 ]]; then
+  log "stopping: the build failed"
+  exit 1
+fi
+if [[ -f $build/CMakeFiles/boosthead.dir/src/stage/cuda/objective_kernel.cu.o ]]; then
+  log "CUDA objects: $(cuobjdump --list-elf "$build/CMakeFiles/boosthead.dir/src/stage/cuda/objective_kernel.cu.o" 2>/dev/null | grep -o 'sm_[0-9a-z]*' | sort -u | tr '\n' ' ')"
+fi
+
+# 2. GPU tests (each compares the GPU with the CPU on the same data).
+step gtest_device 120 "$build/boosthead_tests" \
+  --gtest_filter='Cuda.*:DeviceLayer.*:Trainer.TrainsOnTheInputDeviceAndDtype'
+grep -E "SKIPPED|Skipped|PASSED|FAILED" "$out/gtest_device.log" | tail -n 8 | tee -a "$out/summary.txt" >&2
+cli_check() {
+  local cli=$build/boosthead dev=cpu
+  [[ -n $gpu ]] && dev=cuda
+  "$cli" fit --data data/Vehicle.csv --target Class --stages 30 --units 4 --device "$dev" \
+    --quiet --out "$out/vehicle_$dev.pt" --report "$out/fit_$dev.json" &&
+    "$cli" fit --data data/Vehicle.csv --target Class --stages 30 --units 4 --device cpu \
+      --quiet --out "$out/vehicle_cpu_ref.pt" &&
+    for model in "$out/vehicle_$dev.pt" "$out/vehicle_cpu_ref.pt"; do
+      for d in cpu $dev; do
+        echo "eval $(basename "$model") on $d: $("$cli" eval --model "$model" \
+          --data data/Vehicle.csv --target Class --device "$d")"
+      done
+    done &&
+    "$cli" predict --model "$out/vehicle_$dev.pt" --data data/Vehicle.csv --device "$dev" \
+      --out "$out/predictions_$dev.csv"
+}
+step cli_device 180 cli_check
+grep "^eval" "$out/cli_device.log" | tee -a "$out/summary.txt" >&2
+if "$python" -c "import pytest" 2>/dev/null; then
+  step pytest_device 120 env BOOSTHEAD_BUILD_DIR="$build" "$python" -m pytest -q -rs \
+    tests/python/test_plugin.py -k "cuda or device"
+else
+  log "pytest_device: skipped (no pytest in $python)"
+fi
+
+# 3. Benchmark.
+if [[ -n $gpu ]]; then
+  bench_args=${BENCH_ARGS:-}
+else
+  bench_args=${BENCH_ARGS:---devices cpu --rows 20000 --features 32 --stages 4 --cpu-stages 2}
+fi
+# shellcheck disable=SC2086
+step bench_device 330 "$build/bench_device" $bench_args --out "$out/bench_device.json"
+grep -v "^$" "$out/bench_device.log" | tee -a "$out/summary.txt" >&2
+log "done, exit $status; figures in $out"
+exit "$status"

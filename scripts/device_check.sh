@@ -58,9 +58,9 @@ if [[ $status -ne 0 ]]; then
   log "stopping: the build failed"
   exit 1
 fi
-if [[ -f $build/CMakeFiles/boosthead.dir/src/stage/cuda/objective_kernel.cu.o ]]; then
-  log "CUDA objects: $(cuobjdump --list-elf "$build/CMakeFiles/boosthead.dir/src/stage/cuda/objective_kernel.cu.o" 2>/dev/null | grep -o 'sm_[0-9a-z]*' | sort -u | tr '\n' ' ')"
-fi
+step cuda_objects 30 "$python" scripts/check_cuda_objects.py --machine-code 90 --ptx 90 \
+  "$build/libboosthead.so"
+tee -a "$out/summary.txt" <"$out/cuda_objects.log" >&2
 
 # 2. GPU tests (each compares the GPU with the CPU on the same data).
 step gtest_device 120 "$build/boosthead_tests" \
@@ -82,7 +82,9 @@ cli_check() {
     "$cli" predict --model "$out/vehicle_$dev.pt" --data data/Vehicle.csv --device "$dev" \
       --out "$out/predictions_$dev.csv"
 }
-step cli_device 180 cli_check
+export -f cli_check
+export build out gpu
+step cli_device 180 bash -c cli_check
 grep "^eval" "$out/cli_device.log" | tee -a "$out/summary.txt" >&2
 if "$python" -c "import pytest" 2>/dev/null; then
   step pytest_device 120 env BOOSTHEAD_BUILD_DIR="$build" "$python" -m pytest -q -rs \

@@ -1,7 +1,6 @@
 # Whether the CUDA stage kernels (src/stage/cuda/*.cu) are compiled: they need a CUDA build of
 # torch (its torch_cuda target) and nvcc. AUTO builds them when both are there; ON fails without
 # them. Without the kernels, CUDA tensors still train through the ATen evaluator.
-# Machine code for sm_90 (H100, H200) and PTX of the same, which newer cards compile at load.
 set(BOOSTHEAD_WITH_CUDA OFF)
 if(NOT BOOSTHEAD_CUDA STREQUAL "OFF")
   include(CheckLanguage)
@@ -13,13 +12,15 @@ if(NOT BOOSTHEAD_CUDA STREQUAL "OFF")
                         "(torch_cuda target: ${TARGET torch_cuda}, nvcc: '${CMAKE_CUDA_COMPILER}')")
   endif()
 endif()
+# The architectures are a variable of our own: torch's config resets CMAKE_CUDA_ARCHITECTURES to
+# OFF whenever it is defined (with a warning that it ignores it), so a value given there would be
+# lost. The default: sm_90 machine code (H100, H200) and its PTX, which newer cards compile at load.
+set(BOOSTHEAD_CUDA_ARCHITECTURES "90-real;90-virtual" CACHE STRING
+    "CUDA architectures of the stage kernels (CMake's CUDA_ARCHITECTURES syntax)")
 if(BOOSTHEAD_WITH_CUDA)
-  # Torch's config appends -gencode flags for every card it was built for, some older than
-  # nvcc 13 accepts; the architectures here are CMAKE_CUDA_ARCHITECTURES alone.
+  # Torch's config also appends -gencode flags for every card it was built for, some older than
+  # nvcc 13 accepts; the target's CUDA_ARCHITECTURES alone decide.
   string(REGEX REPLACE "-gencode[ =;]*arch=[^ ;]+" "" CMAKE_CUDA_FLAGS "${CMAKE_CUDA_FLAGS}")
-  if(NOT CMAKE_CUDA_ARCHITECTURES)
-    set(CMAKE_CUDA_ARCHITECTURES 90-real 90-virtual)
-  endif()
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
@@ -28,4 +29,4 @@ if(BOOSTHEAD_WITH_CUDA)
   endif()
 endif()
 message(STATUS "boosthead: CUDA kernels ${BOOSTHEAD_WITH_CUDA} (BOOSTHEAD_CUDA=${BOOSTHEAD_CUDA}, "
-               "architectures ${CMAKE_CUDA_ARCHITECTURES})")
+               "architectures ${BOOSTHEAD_CUDA_ARCHITECTURES})")

@@ -127,8 +127,7 @@ int main(int argc, char** argv) {
       std::printf("cuda: %lld stages in %.2f s, test accuracy %.4f (%.4f after %lld stages)\n",
                   static_cast<long long>(gpu.stages), gpu.fit_seconds, gpu.accuracy,
                   gpu.accuracy_at_cpu_stages, static_cast<long long>(a.cpu_stages));
-      json << ", \"cuda\": {\"device\": \"" << torch::cuda::device_count() << " visible\""
-           << ", \"fit_seconds\": " << gpu.fit_seconds << ", \"stages\": " << gpu.stages
+      json << ", \"cuda\": {\"fit_seconds\": " << gpu.fit_seconds << ", \"stages\": " << gpu.stages
            << ", \"accuracy\": " << gpu.accuracy
            << ", \"accuracy_at_cpu_stages\": " << gpu.accuracy_at_cpu_stages << "}";
     }

@@ -104,20 +104,51 @@ torch::Tensor BoostedHeadImpl::scores(const torch::Tensor& x, int64_t stages) co
 
 torch::Tensor BoostedHeadImpl::predict_proba(const torch::Tensor& x, int64_t stages) const {
   torch::NoGradGuard no_grad;
-  auto f = forward(x, stages);
-  if (loss_ == "binary_logistic") {
-    auto p = torch::sigmoid(f);
-    return torch::cat({1 - p, p}, 1);
-  }
-  return make_loss(loss_)->link(f);
+  return proba_from_scores(forward(x, stages));
 }
 
 torch::Tensor BoostedHeadImpl::predict(const torch::Tensor& x, int64_t stages) const {
   torch::NoGradGuard no_grad;
-  auto f = forward(x, stages);
-  if (loss_ == "binary_logistic") return (f.squeeze(1) > 0).to(torch::kLong);
-  if (loss_ == "multinomial") return f.argmax(1);
+  return predict_from_scores(forward(x, stages));
+}
+
+torch::Tensor BoostedHeadImpl::proba_from_scores(const torch::Tensor& f) const {
+  if (loss_ == "binary_logistic") {
+    auto p = torch::sigmoid(f);
+    return torch::cat({1 - p, p}, -1);
+  }
+  return make_loss(loss_)->link(f);
+}
+
+torch::Tensor BoostedHeadImpl::predict_from_scores(const torch::Tensor& f) const {
+  if (loss_ == "binary_logistic") return (f.squeeze(-1) > 0).to(torch::kLong);
+  if (loss_ == "multinomial") return f.argmax(-1);
   return f;
+}
+
+torch::Tensor BoostedHeadImpl::staged_scores(const torch::Tensor& x, int64_t first,
+                                             int64_t count) const {
+  check_input(x);
+  TORCH_CHECK(first >= 0 && count >= 0 && first + count <= num_stages(),
+              "staged scores of stages ", first + 1, " to ", first + count, " asked of a head of ",
+              num_stages(), " stages");
+  torch::NoGradGuard no_grad;
+  const int64_t j = units_per_stage_;
+  auto out = torch::empty({count, x.size(0), num_outputs()}, hidden_weight.options());
+  if (count == 0) return out;
+  // The stages before `first` enter as one product; each later stage adds its own block.
+  auto f = forward(x, first);
+  const int64_t units = count * j;
+  auto h = activate(activation_,
+                    torch::addmm(hidden_bias.narrow(0, first * j, units),
+                                 x.to(hidden_weight.scalar_type()),
+                                 hidden_weight.narrow(0, first * j, units).t()));
+  for (int64_t t = 0; t < count; ++t) {
+    f.add_(stage_output_bias[first + t]);
+    f.addmm_(h.narrow(1, t * j, j), output_weight.narrow(1, (first + t) * j, j).t());
+    out[t].copy_(f);
+  }
+  return out;
 }
 
 }  // namespace boosthead

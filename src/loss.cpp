@@ -29,8 +29,9 @@ void check_step_inputs(const torch::Tensor& h, const torch::Tensor& r, const tor
 // times slower on the few columns a head has (about 4x for 1,000 x 4). amax, not max: max also
 // computes the indices, three times the cost on 4,000 x 6.
 torch::Tensor softmax_rows(const torch::Tensor& f) {
-  auto e = (f - f.amax(1, /*keepdim=*/true)).exp_();
-  return e.div_(e.sum(1, /*keepdim=*/true));
+  // The last dimension, so that a stack of score matrices (staged outputs) works too.
+  auto e = (f - f.amax(-1, /*keepdim=*/true)).exp_();
+  return e.div_(e.sum(-1, /*keepdim=*/true));
 }
 
 torch::Tensor logsumexp_rows(const torch::Tensor& f) {

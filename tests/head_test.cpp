@@ -115,3 +115,30 @@ TEST(BoostedHead, RejectsBadInput) {
   EXPECT_THROW(BoostedHead(4, 1, Activation::Sigmoid, "hinge", torch::zeros({1})),
                std::invalid_argument);
 }
+
+TEST(BoostedHead, StagedScoresAreTheAnytimeForwardOfEachStage) {
+  torch::manual_seed(3);
+  auto x = torch::randn({9, 4}, torch::kDouble);
+  auto b = build("multinomial", 4, 2, 3, 6, Activation::Tanh);
+  b.head->to(torch::kDouble);
+  // The fused output bias was summed in float32 stage by stage; sum it again in float64.
+  b.head->truncate(6);
+  for (int64_t first : {0, 2}) {
+    auto staged = b.head->staged_scores(x, first, 6 - first);
+    ASSERT_EQ(staged.sizes(), torch::IntArrayRef({6 - first, 9, 3}));
+    for (int64_t t = 0; t < 6 - first; ++t) {
+      EXPECT_TRUE(torch::allclose(staged[t], b.head->forward(x, first + t + 1), 1e-12, 1e-12))
+          << "stage " << first + t + 1;
+    }
+    // The link applies to a stack of score matrices as to one.
+    auto proba = b.head->proba_from_scores(staged);
+    EXPECT_TRUE(torch::allclose(proba[0], b.head->predict_proba(x, first + 1), 1e-12, 1e-12));
+    EXPECT_TRUE(torch::equal(b.head->predict_from_scores(staged)[0], b.head->predict(x, first + 1)));
+  }
+  EXPECT_EQ(b.head->staged_scores(x, 6, 0).size(0), 0);
+  EXPECT_THROW(b.head->staged_scores(x, 4, 3), c10::Error);
+  auto bin = build("binary_logistic", 4, 1, 1, 3, Activation::Relu);
+  auto staged = bin.head->staged_scores(x.to(torch::kFloat), 0, 3);
+  EXPECT_TRUE(torch::equal(bin.head->predict_from_scores(staged)[2], bin.head->predict(x.to(torch::kFloat))));
+  EXPECT_EQ(bin.head->proba_from_scores(staged).sizes(), torch::IntArrayRef({3, 9, 2}));
+}

@@ -2,6 +2,7 @@
 #include <boosthead/data/encoder.h>
 #include <boosthead/data/standardizer.h>
 #include <boosthead/loss.h>
+#include <boosthead/standardized_fit.h>
 #include <boosthead/trainer.h>
 #include <gtest/gtest.h>
 
@@ -391,4 +392,31 @@ TEST(FitInputs, SubsampleDrawsDistinctSortedRowsUniformly) {
     const double sd = std::sqrt(draws * p * (1 - p));
     for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(counts[i], mean, 5 * sd + 1e-9) << "row " << i;
   }
+}
+
+TEST(StandardizedFit, SplitsThenStandardisesWithTheTrainingRowsOnly) {
+  auto p = test::synthetic("multinomial", 200, 4, 3, 8);
+  // Columns on very different scales, as raw tabular data has them.
+  auto x = (p.x.to(torch::kDouble) * torch::tensor({1.0, 100.0, 0.01, 5.0}, torch::kDouble)) + 3.0;
+  const auto options = TrainerOptions().stages(8).units_per_stage(2).valid_fraction(0.25).seed(4);
+  Trainer trainer(options);
+  const auto got = fit_standardized(trainer, x, p.y);
+  // The same steps by hand: the trainer's own split, statistics of the training rows.
+  const auto [train, valid] = split_indices(200, 0.25, 4, p.y);
+  const auto s = data::Standardizer::fit(x.index_select(0, train));
+  EXPECT_TRUE(torch::allclose(got.standardizer.mean, s.mean));
+  EXPECT_TRUE(torch::allclose(got.standardizer.scale, s.scale));
+  EXPECT_EQ(got.train_rows, train.numel());
+  EXPECT_EQ(got.valid_rows, valid.numel());
+  const auto by_hand = Trainer(options).fit(
+      s.transform(x.index_select(0, train)), p.y.index_select(0, train),
+      s.transform(x.index_select(0, valid)), p.y.index_select(0, valid));
+  EXPECT_TRUE(torch::equal(got.fit.head->hidden_weight, by_hand.head->hidden_weight));
+  EXPECT_TRUE(torch::equal(got.fit.head->output_bias, by_hand.head->output_bias));
+  // float32 unless the trainer has a dtype.
+  EXPECT_EQ(got.fit.head->hidden_weight.scalar_type(), torch::kFloat);
+  // A given standardiser is used as it is, and errors stay the trainer's.
+  Trainer plain(TrainerOptions().stages(2));
+  EXPECT_TRUE(torch::equal(fit_standardized(plain, x, p.y, &s).standardizer.mean, s.mean));
+  EXPECT_THROW(fit_standardized(plain, x, p.y.narrow(0, 0, 10)), std::invalid_argument);
 }

@@ -35,6 +35,14 @@ class BoostedHeadImpl : public torch::nn::Module {
   torch::Tensor predict_proba(const torch::Tensor& x, int64_t stages = -1) const;
   /// Class indices (int64, N) for classification, values (N x K) for regression.
   torch::Tensor predict(const torch::Tensor& x, int64_t stages = -1) const;
+  /// Scores after each of the stages first+1 .. first+count, as a count x N x K tensor, from one
+  /// pass over the hidden layer (anytime inference without recomputing the earlier stages).
+  /// Each equals forward(x, stage) up to rounding: the stage biases are added one at a time.
+  torch::Tensor staged_scores(const torch::Tensor& x, int64_t first, int64_t count) const;
+  /// predict_proba's output computed from raw scores (any leading dimensions, K last).
+  torch::Tensor proba_from_scores(const torch::Tensor& scores) const;
+  /// predict's output computed from raw scores (any leading dimensions, K last).
+  torch::Tensor predict_from_scores(const torch::Tensor& scores) const;
 
   /// Number of stages T.
   int64_t num_stages() const;

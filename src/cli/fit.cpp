@@ -4,6 +4,7 @@
 #include <boosthead/data/encoder.h>
 #include <boosthead/data/standardizer.h>
 #include <boosthead/stage_solver.h>
+#include <boosthead/standardized_fit.h>
 #include <boosthead/trainer.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -199,29 +200,15 @@ void run_fit(const FitArgs& a) {
   const auto y = data::encode_target(table, a.target, target);
   if (target.classification) options.num_classes(static_cast<int64_t>(target.classes.size()));
 
-  // The validation split is made here rather than in the trainer so that the standardisation
-  // is learnt from the training rows alone; split_indices is the trainer's own split.
-  torch::Tensor x_train = x, y_train = y, x_valid, y_valid;
-  if (options.valid_fraction() > 0.0) {
-    const auto [train_idx, valid_idx] =
-        split_indices(x.size(0), options.valid_fraction(), options.seed(),
-                      target.classification ? y : torch::Tensor());
-    x_train = x.index_select(0, train_idx);
-    y_train = y.index_select(0, train_idx);
-    x_valid = x.index_select(0, valid_idx);
-    y_valid = y.index_select(0, valid_idx);
-  }
-  const auto standardizer = init ? init->info.standardizer : data::Standardizer::fit(x_train);
-
   Trainer trainer(options);
   if (!a.quiet) {
     trainer.add_callback(
         std::make_shared<ProgressCallback>(std::cerr, std::max<int64_t>(1, options.stages() / 20)));
   }
-  const FitResult result = x_valid.defined()
-                               ? trainer.fit(standardizer.transform(x_train, dtype), y_train,
-                                             standardizer.transform(x_valid, dtype), y_valid)
-                               : trainer.fit(standardizer.transform(x_train, dtype), y_train);
+  const StandardizedFit fitted =
+      fit_standardized(trainer, x, y, init ? &init->info.standardizer : nullptr);
+  const FitResult& result = fitted.fit;
+  const auto& standardizer = fitted.standardizer;
   const auto& head = *result.head;
 
   ModelInfo info;
@@ -258,8 +245,8 @@ void run_fit(const FitArgs& a) {
       if (last->valid_metric) report["valid_metric"] = *last->valid_metric;
     }
     report["fit_seconds"] = result.fit_seconds;
-    report["rows"] = x_train.size(0);
-    report["valid_rows"] = x_valid.defined() ? x_valid.size(0) : 0;
+    report["rows"] = fitted.train_rows;
+    report["valid_rows"] = fitted.valid_rows;
     report["threads"] = at::get_num_threads();
     report["model"] = a.out;
     report["options"] = options_json(options);

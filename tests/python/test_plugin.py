@@ -1,6 +1,6 @@
 """Tests of the TorchScript custom class torch.classes.boosthead.Trainer.
 
-Run with: BOOSTHEAD_BUILD_DIR=build /usr/bin/python3 -m pytest -q tests/python
+The class is registered by `import boosthead` (the installed package; see conftest.py).
 """
 
 import io
@@ -25,6 +25,8 @@ DEFAULTS = {
     "seed": 0,
     "device": None,
     "dtype": None,
+    "checkpoint": "",
+    "resume": False,
 }
 
 
@@ -74,7 +76,7 @@ def test_options_round_trip():
     opts = {"stages": 7, "units_per_stage": 3, "shrinkage": 0.5, "subsample": 0.8, "max_iter": 50,
             "activation": "tanh", "loss": "multinomial", "solver": "lbfgs", "l2": 0.01,
             "valid_fraction": 0.25, "patience": 4, "keep_best": False, "num_classes": 5,
-            "seed": 42, "device": "cpu", "dtype": "float64"}
+            "seed": 42, "device": "cpu", "dtype": "float64", "checkpoint": "", "resume": False}
     got = Trainer(opts).options()
     assert got == opts
     assert Trainer(got).options() == opts

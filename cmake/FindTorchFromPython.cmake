@@ -3,7 +3,10 @@
 # the repository's .venv (made by scripts/setup.sh), else python3 on PATH. A Torch_DIR or
 # CMAKE_PREFIX_PATH given by the caller is searched first.
 if(NOT BOOSTHEAD_PYTHON)
-  if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/.venv/bin/python")
+  if(SKBUILD AND Python_EXECUTABLE)
+    # pip install .: the interpreter running the build, whose torch the package will run with.
+    set(_python "${Python_EXECUTABLE}")
+  elseif(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/.venv/bin/python")
     set(_python "${CMAKE_CURRENT_SOURCE_DIR}/.venv/bin/python")
   else()
     find_program(_python NAMES python3 python)
@@ -16,6 +19,13 @@ if(NOT Torch_DIR)
     OUTPUT_VARIABLE _torch_out ERROR_VARIABLE _torch_err RESULT_VARIABLE _torch_rc
     OUTPUT_STRIP_TRAILING_WHITESPACE)
   if(NOT _torch_rc EQUAL 0)
+    if(SKBUILD)
+      # An isolated build environment has no torch, and one downloaded into it could differ
+      # from the torch the package would be loaded into.
+      message(FATAL_ERROR "boosthead: no torch in the build's Python ${BOOSTHEAD_PYTHON}: the "
+                          "package is compiled against the installed torch; build it with "
+                          "`pip install --no-build-isolation .` in an environment with torch")
+    endif()
     message(FATAL_ERROR "boosthead: no torch in ${BOOSTHEAD_PYTHON} (${_torch_err}); run "
                         "scripts/setup.sh, or pass -DBOOSTHEAD_PYTHON=... or -DTorch_DIR=...")
   endif()

@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
-"""Trains a boosted head from Python through the boosthead TorchScript plugin.
+"""Trains a boosted head from Python through the low-level TorchScript class.
 
-Reads data/Vehicle.csv, standardises it, fits torch.classes.boosthead.Trainer, compares it with
-an Adam-trained head of the same width, exports the boosted head and reloads it with
-torch.jit.load.
+Reads data/Vehicle.csv, standardises it, fits torch.classes.boosthead.Trainer (registered by
+`import boosthead`), compares it with an Adam-trained head of the same width, exports the
+boosted head and reloads it with torch.jit.load. The estimators (GBNNClassifier) do all of this
+in two lines; this is the layer underneath, also usable from TorchScript.
 
-    BOOSTHEAD_BUILD_DIR=build .venv/bin/python examples/python_plugin.py
-
-The plugin must be built against the LibTorch of this PyTorch (see docs/PYTHON.md).
+    .venv/bin/python examples/python_plugin.py
 """
 
 import csv
@@ -18,18 +17,11 @@ from pathlib import Path
 
 import torch
 
+import boosthead  # noqa: F401  (registers torch.classes.boosthead)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES, UNITS = 100, 2
 SEED = 0
-
-
-def load_plugin():
-    """Loads libboosthead_torch.so from $BOOSTHEAD_BUILD_DIR (default: <repo>/build)."""
-    build_dir = Path(os.environ.get("BOOSTHEAD_BUILD_DIR", REPO_ROOT / "build"))
-    path = build_dir / "libboosthead_torch.so"
-    if not path.exists():
-        raise SystemExit(f"{path} not found; build the boosthead_torch target first")
-    torch.ops.load_library(str(path))
 
 
 def read_vehicle():
@@ -75,7 +67,6 @@ def adam_head(x, y, width, num_classes, epochs=2000, lr=0.01):
 
 
 def main():
-    load_plugin()
     x, y, classes = read_vehicle()
     train, test = stratified_split(y, 0.2, torch.Generator().manual_seed(SEED))
     mean, std = x[train].mean(0), x[train].std(0, unbiased=False)

@@ -10,6 +10,7 @@
 #     libraries.
 #  3. CMake takes LibTorch from that torch (cmake/FindTorchFromPython.cmake) and builds with
 #     Ninja; the CUDA kernels are compiled when nvcc is on PATH (BOOSTHEAD_CUDA=AUTO).
+#  4. The Python package is installed into .venv (pip install --no-build-isolation .).
 # Environment: BOOSTHEAD_BUILD_DIR (build), BOOSTHEAD_BUILD_TYPE (Release), BOOSTHEAD_CMAKE_ARGS,
 # BOOSTHEAD_WHEEL_CACHE.
 set -euo pipefail
@@ -67,3 +68,11 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
   -DBOOSTHEAD_PYTHON="$PWD/$venv/bin/python" ${BOOSTHEAD_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 echo "setup: built into $build_dir" >&2
+
+# The Python package (pyproject.toml), installed into .venv from this checkout. It is built in
+# the same tree with the same settings, so nothing is compiled twice: pip only installs the
+# plugin and the library built above.
+CMAKE_GENERATOR=Ninja "$venv/bin/pip" install -q --no-build-isolation --no-deps \
+  --config-settings=build-dir="$build_dir" --config-settings=cmake.build-type="$build_type" .
+"$venv/bin/python" -c "import boosthead; print('setup: boosthead', boosthead.__version__, \
+'installed in', boosthead.__file__.rsplit('/', 2)[0])" >&2

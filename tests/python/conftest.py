@@ -1,28 +1,44 @@
-"""Loads the boosthead TorchScript plugin for the Python tests.
+"""The Python tests run against the installed boosthead package (scripts/setup.sh installs it
+into .venv with `pip install --no-build-isolation .`), never against the source tree: importing
+it loads the compiled plugin from site-packages, which registers torch.classes.boosthead.
 
-The plugin is looked up in $BOOSTHEAD_BUILD_DIR (default: <repo>/build).
+The command-line tests find the `boosthead` executable in $BOOSTHEAD_BUILD_DIR (default
+<repo>/build).
 """
 
-import os
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_plugin():
-    """Loads libboosthead_torch.so into this process and returns its path."""
-    build_dir = Path(os.environ.get("BOOSTHEAD_BUILD_DIR", REPO_ROOT / "build"))
-    path = build_dir / "libboosthead_torch.so"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found; build the boosthead_torch target or set BOOSTHEAD_BUILD_DIR")
-    torch.ops.load_library(str(path))
-    return path
+def import_installed_package():
+    import boosthead
+
+    location = Path(boosthead.__file__).resolve()
+    if REPO_ROOT / "python" in location.parents:
+        raise ImportError(
+            f"boosthead was imported from the source tree ({location}); install it with "
+            "`pip install --no-build-isolation .` and run the tests from the environment"
+        )
+    return boosthead
 
 
 @pytest.fixture(scope="session", autouse=True)
 def plugin():
-    return load_plugin()
+    return import_installed_package()
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """The `boosthead` command-line tool of the build."""
+    import os
+
+    build_dir = Path(os.environ.get("BOOSTHEAD_BUILD_DIR", REPO_ROOT / "build"))
+    if not build_dir.is_absolute():
+        build_dir = REPO_ROOT / build_dir
+    path = build_dir / "boosthead"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; build it or set BOOSTHEAD_BUILD_DIR")
+    return path

@@ -4,8 +4,8 @@
 # ignored folder .device-deps/, which must travel with the working tree), then here:
 #   1. builds boosthead against this machine's torch with the CUDA kernels (sm_90 + PTX);
 #   2. runs the GPU tests: the GoogleTest CUDA and device-layer tests, the CLI's fit, eval and
-#      predict with --device cuda against the CPU on the same data, and pytest's CUDA tests when
-#      pytest is installed;
+#      predict with --device cuda against the CPU on the same data, and, with the Python package
+#      installed into a folder of the build, pytest's CUDA tests when pytest is installed;
 #   3. runs examples/bench_device: synthetic 1,000,000 x 256 float32 features, 10 classes,
 #      100 stages of 8 units, fit seconds on the GPU against 2 CPU threads, and both accuracies.
 # Everything fits in about 8 minutes. Logs and figures go to $OUT (default out/device_check).
@@ -86,9 +86,19 @@ export -f cli_check
 export build out gpu
 step cli_device 180 bash -c cli_check
 grep "^eval" "$out/cli_device.log" | tee -a "$out/summary.txt" >&2
+# The Python package, built in the same tree (pip compiles nothing more) into a folder of its
+# own, and pytest's CUDA cases against it (the estimators' only where scikit-learn is present).
+pkg=$PWD/$build/python-package
+step package 180 env CMAKE_GENERATOR=Ninja "$python" -m pip install -q --no-build-isolation \
+  --no-deps --no-index --target "$pkg" --config-settings=build-dir="$build" .
 if "$python" -c "import pytest" 2>/dev/null; then
-  step pytest_device 120 env BOOSTHEAD_BUILD_DIR="$build" "$python" -m pytest -q -rs \
-    tests/python/test_plugin.py -k "cuda or device"
+  tests=(tests/python/test_plugin.py)
+  if "$python" -c "import sklearn" 2>/dev/null; then
+    tests+=(tests/python/test_estimators.py tests/python/test_nn_head.py)
+  fi
+  step pytest_device 180 env PYTHONPATH="$pkg" BOOSTHEAD_BUILD_DIR="$build" "$python" -m pytest \
+    -q -rs "${tests[@]}" -k "cuda or device"
+  tail -n 3 "$out/pytest_device.log" | tee -a "$out/summary.txt" >&2
 else
   log "pytest_device: skipped (no pytest in $python)"
 fi

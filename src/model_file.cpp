@@ -22,8 +22,44 @@ namespace {
 constexpr const char* kFormat = "boosthead-model";
 constexpr int64_t kFormatVersion = 1;
 
+// The model's own encoding of raw columns, so that callers need not know the column order.
+// Checks use assert: `raise` does not compile without Python's resolver.
+constexpr const char* kColumnMethods = R"JIT(
+def encode_columns(self, numeric: Dict[str, Tensor], categorical: Dict[str, List[str]]) -> Tensor:
+    for name in numeric.keys():
+        assert name in self.input_columns, "unexpected column '" + name + "'; the model's input columns are " + ", ".join(self.input_columns)
+        assert name not in self.categorical_levels, "column '" + name + "' is categorical: pass it as a list of strings"
+    for name in categorical.keys():
+        assert name in self.input_columns, "unexpected column '" + name + "'; the model's input columns are " + ", ".join(self.input_columns)
+        assert name in self.categorical_levels, "column '" + name + "' is numeric: pass it as a tensor"
+    parts: List[Tensor] = []
+    rows = -1
+    for name in self.input_columns:
+        if name in self.categorical_levels:
+            assert name in categorical, "column '" + name + "' is missing (categorical: a list of strings)"
+            values = categorical[name]
+            levels = self.categorical_levels[name]
+            index: Dict[str, int] = {}
+            for j in range(len(levels)):
+                index[levels[j]] = j
+            part = torch.zeros([len(values), len(levels)], dtype=self.feature_mean.dtype)
+            for i in range(len(values)):
+                if values[i] in index:
+                    part[i, index[values[i]]] = 1.0
+        else:
+            assert name in numeric, "column '" + name + "' is missing (numeric: a 1-D tensor)"
+            column = numeric[name]
+            assert column.dim() == 1, "column '" + name + "' must be 1-D, got " + str(column.dim()) + "-D"
+            part = column.cpu().to(self.feature_mean.dtype).reshape([-1, 1])
+        if rows < 0:
+            rows = part.size(0)
+        assert part.size(0) == rows, "column '" + name + "' has " + str(part.size(0)) + " rows, the others " + str(rows)
+        parts.append(part)
+    return torch.cat(parts, 1).to(self.feature_mean.device)
 
-
+def forward_columns(self, numeric: Dict[str, Tensor], categorical: Dict[str, List[str]]) -> Tensor:
+    return self.forward(self.encode_columns(numeric, categorical))
+)JIT";
 
 [[noreturn]] void bad_file(const std::string& path, const std::string& why) {
   throw std::invalid_argument(fmt::format("model file '{}': {}", path, why));
@@ -254,9 +290,11 @@ void save_model(const std::string& path, const BoostedHeadImpl& head, const Mode
   m.register_attribute("categorical_levels",
                        c10::DictType::create(c10::StringType::get(), c10::ListType::ofStrings()),
                        levels);
+  m.register_attribute("ignored_columns", c10::ListType::ofStrings(),
+                       detail::string_list(info.ignored_columns));
   m.define(detail::head_methods("scores", "forward_stages", "feature columns") +
            "\ndef forward(self, x: Tensor) -> Tensor:\n"
-           "    return self.forward_stages(x, self.stages)\n");
+           "    return self.forward_stages(x, self.stages)\n" + kColumnMethods);
   detail::write_atomically(path, "model file", [&](const std::string& tmp) { m.save(tmp); });
 }
 
@@ -295,6 +333,9 @@ LoadedModel load_model(const std::string& path, torch::Device device) {
         c.levels = detail::strings_of(it->value());
       }
       info.columns.push_back(std::move(c));
+    }
+    if (m.hasattr("ignored_columns")) {
+      info.ignored_columns = detail::strings_of(m.attr("ignored_columns"));
     }
     info.standardizer.mean = m.attr("feature_mean").toTensor();
     info.standardizer.scale = m.attr("feature_scale").toTensor();

@@ -110,6 +110,33 @@ void copy_head(const BoostedHeadImpl& from, BoostedHeadImpl& to, const torch::Te
 
 }  // namespace
 
+void validate_options(const TrainerOptions& o) {
+  if (o.stages() < 1)
+    throw std::invalid_argument(fmt::format("stages must be at least 1, got {}", o.stages()));
+  if (o.units_per_stage() < 1) {
+    throw std::invalid_argument(
+        fmt::format("units_per_stage must be at least 1, got {}", o.units_per_stage()));
+  }
+  if (!(o.shrinkage() > 0.0) || !std::isfinite(o.shrinkage())) {
+    throw std::invalid_argument(fmt::format("shrinkage must be positive, got {}", o.shrinkage()));
+  }
+  if (!(o.subsample() > 0.0 && o.subsample() <= 1.0)) {
+    throw std::invalid_argument(fmt::format("subsample must be in (0, 1], got {}", o.subsample()));
+  }
+  if (o.max_iter() < 1)
+    throw std::invalid_argument(fmt::format("max_iter must be at least 1, got {}", o.max_iter()));
+  if (!(o.l2() >= 0.0))
+    throw std::invalid_argument(fmt::format("l2 must be non-negative, got {}", o.l2()));
+  if (o.patience() < 0)
+    throw std::invalid_argument(fmt::format("patience must be non-negative, got {}", o.patience()));
+  if (!(o.valid_fraction() >= 0.0 && o.valid_fraction() < 1.0)) {
+    throw std::invalid_argument(
+        fmt::format("valid_fraction must be in [0, 1), got {}", o.valid_fraction()));
+  }
+  activation_from_name(o.activation());
+  make_stage_solver(o.solver());
+}
+
 std::pair<torch::Tensor, torch::Tensor> split_indices(int64_t n, double fraction, uint64_t seed,
                                                       const torch::Tensor& labels) {
   if (!(fraction > 0.0 && fraction < 1.0)) {
@@ -174,24 +201,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
                        const torch::Tensor* valid_features, const torch::Tensor* valid_targets) {
   const auto start = detail::Clock::now();
   const auto& o = options_;
-  if (o.stages() < 1)
-    throw std::invalid_argument(fmt::format("stages must be at least 1, got {}", o.stages()));
-  if (o.units_per_stage() < 1) {
-    throw std::invalid_argument(
-        fmt::format("units_per_stage must be at least 1, got {}", o.units_per_stage()));
-  }
-  if (!(o.shrinkage() > 0.0) || !std::isfinite(o.shrinkage())) {
-    throw std::invalid_argument(fmt::format("shrinkage must be positive, got {}", o.shrinkage()));
-  }
-  if (!(o.subsample() > 0.0 && o.subsample() <= 1.0)) {
-    throw std::invalid_argument(fmt::format("subsample must be in (0, 1], got {}", o.subsample()));
-  }
-  if (o.max_iter() < 1)
-    throw std::invalid_argument(fmt::format("max_iter must be at least 1, got {}", o.max_iter()));
-  if (!(o.l2() >= 0.0))
-    throw std::invalid_argument(fmt::format("l2 must be non-negative, got {}", o.l2()));
-  if (o.patience() < 0)
-    throw std::invalid_argument(fmt::format("patience must be non-negative, got {}", o.patience()));
+  validate_options(o);
   const Activation act = activation_from_name(o.activation());
   auto solver = make_stage_solver(o.solver());
 
@@ -204,6 +214,12 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const torch::Device device = opt.device();
   const torch::ScalarType dtype = c10::typeMetaToScalarType(opt.dtype());
   const bool has_valid = in.has_valid();
+  if (o.patience() > 0 && !has_valid) {
+    // Early stopping watches the validation loss: without one, patience would do nothing.
+    throw std::invalid_argument(fmt::format(
+        "patience {} needs a validation set: set valid_fraction above 0 or pass validation data",
+        o.patience()));
+  }
   const int64_t k = in.outputs;
   const auto& x = in.x;
   const auto& y = in.y;

@@ -85,6 +85,58 @@ TEST(ModelFile, TorchScriptRunsWithoutBoostheadCode) {
   }
 }
 
+TEST(ModelFile, ForwardColumnsEncodesRawColumnsByName) {
+  auto s = train_and_save("multinomial", "columns");
+  auto m = torch::jit::load(s.path);
+  const auto a = torch::tensor({0.5, 1.0, -2.0, 3.0}, torch::kDouble);
+  const auto b = torch::tensor({1.0, 0.0, 4.0, 2.0}, torch::kFloat);
+  const std::vector<std::string> c = {"y", "x", "x", "unseen"};
+  // The encoding forward expects: numeric columns, then one 0/1 column per level.
+  const auto encoded = torch::stack(
+      {a, b.to(torch::kDouble), torch::tensor({0.0, 1.0, 1.0, 0.0}, torch::kDouble),
+       torch::tensor({1.0, 0.0, 0.0, 0.0}, torch::kDouble)}, 1);
+  c10::Dict<std::string, torch::Tensor> numeric;
+  numeric.insert("b", b);  // any order
+  numeric.insert("a", a);
+  c10::Dict<std::string, c10::List<std::string>> categorical;
+  categorical.insert("c", c10::List<std::string>(c));
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::equal(m.run_method("encode_columns", numeric, categorical).toTensor(), encoded));
+  EXPECT_TRUE(torch::allclose(m.run_method("forward_columns", numeric, categorical).toTensor(),
+                              m.forward({encoded}).toTensor()));
+  auto message = [&](const c10::Dict<std::string, torch::Tensor>& num,
+                     const c10::Dict<std::string, c10::List<std::string>>& cat) {
+    try {
+      m.run_method("forward_columns", num, cat);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  auto fewer = numeric.copy();
+  fewer.erase("b");
+  EXPECT_NE(message(fewer, categorical).find("column 'b' is missing"), std::string::npos);
+  auto extra = numeric.copy();
+  extra.insert("z", a);
+  EXPECT_NE(message(extra, categorical).find("unexpected column 'z'"), std::string::npos);
+  auto wrong = numeric.copy();
+  wrong.insert("c", a);
+  EXPECT_NE(message(wrong, c10::Dict<std::string, c10::List<std::string>>()).find("column 'c' is categorical"),
+            std::string::npos);
+  auto short_b = numeric.copy();
+  short_b.insert_or_assign("b", b.narrow(0, 0, 3));
+  EXPECT_NE(message(short_b, categorical).find("column 'b' has 3 rows"), std::string::npos);
+  std::remove(s.path.c_str());
+}
+
+TEST(ModelFile, IgnoredColumnsAreKept) {
+  auto s = train_and_save("squared", "ignored");
+  s.info.ignored_columns = {"id", "leak"};
+  save_model(s.path, *s.fit.head, s.info);
+  EXPECT_EQ(load_model(s.path).info.ignored_columns, (std::vector<std::string>{"id", "leak"}));
+  std::remove(s.path.c_str());
+}
+
 TEST(ModelFile, RejectsMissingCorruptAndForeignFiles) {
   auto s = train_and_save("multinomial", "corrupt");
   auto expect_error = [](const std::string& path, const std::string& part) {

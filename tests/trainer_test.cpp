@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "fit_inputs.h"
+#include "data/test_helpers.h"
 #include "test_util.h"
 
 using namespace boosthead;
@@ -150,6 +151,18 @@ TEST(Trainer, ValidationSplitEarlyStoppingAndKeepBest) {
   ASSERT_TRUE(fit.history.front().valid_loss.has_value());
   for (const auto& r : fit.history)
     EXPECT_GE(*r.valid_loss, *fit.history[fit.best_stages - 1].valid_loss);
+}
+
+TEST(Trainer, PatienceWithoutAValidationSetIsRefused) {
+  auto p = test::synthetic("binary_logistic", 60, 3, 2, 5);
+  EXPECT_ERROR_HAS(Trainer(TrainerOptions().stages(5).patience(3)).fit(p.x, p.y),
+                   "patience 3 needs a validation set");
+  EXPECT_NO_THROW(Trainer(TrainerOptions().stages(2).patience(3).valid_fraction(0.3)).fit(p.x, p.y));
+  EXPECT_ERROR_HAS(validate_options(TrainerOptions().valid_fraction(1.0)),
+                   "valid_fraction must be in [0, 1), got 1");
+  EXPECT_ERROR_HAS(validate_options(TrainerOptions().subsample(0.0)),
+                   "subsample must be in (0, 1], got 0");
+  EXPECT_NO_THROW(validate_options(TrainerOptions()));
 }
 
 TEST(Trainer, StratifiedSplitKeepsClassProportions) {

@@ -6,9 +6,17 @@
 /// `torch.jit.load(path)` runs it without boosthead: `forward(x)` takes the encoded,
 /// unstandardised N x d feature matrix and returns class probabilities (classification) or
 /// values (regression); `forward_stages(x, t)` does the same with only the first t stages, and
-/// `scores(x, t)` returns raw scores. Attributes: `format` ("boosthead-model"), `format_version`,
-/// `task`, `loss`, `activation`, `stages`, `units_per_stage`, `feature_names`, `class_names`,
-/// `input_columns`, `categorical_levels` (column -> levels), `target`.
+/// `scores(x, t)` returns raw scores. `forward_columns(numeric, categorical)` takes the raw input
+/// columns by name instead (numeric ones as 1-D tensors, categorical ones as lists of strings),
+/// encodes them inside the model (a level not seen in training encodes as all zeros) and returns
+/// forward's output; `encode_columns` gives the encoded matrix. A missing or unexpected column
+/// is an error naming it. Attributes: `format` ("boosthead-model"), `format_version`, `task`,
+/// `loss`, `activation`, `stages`, `units_per_stage`, `feature_names`, `class_names`,
+/// `input_columns`, `categorical_levels` (column -> levels), `target`, `ignored_columns`.
+///
+/// The encoding `forward` expects: the input columns in `input_columns` order, each numeric
+/// column as one feature and each categorical column as one 0/1 feature per level of
+/// `categorical_levels[column]`, in that order (names in `feature_names`); unstandardised.
 
 #include <boosthead/data/encoder.h>
 #include <boosthead/data/standardizer.h>
@@ -33,6 +41,8 @@ struct ModelInfo {
   std::vector<data::ColumnEncoding> columns;
   /// Standardisation applied inside the model before the head.
   data::Standardizer standardizer;
+  /// Columns the fit was told to leave out (`--ignore-columns`); kept as a record.
+  std::vector<std::string> ignored_columns;
 };
 
 /// A model read back from a file.

@@ -40,7 +40,8 @@ struct TrainerOptions {
   /// Fraction of training rows split off for validation when no validation set is given
   /// (stratified for classification); 0 for none.
   TORCH_ARG(double, valid_fraction) = 0.0;
-  /// Stop after this many stages without validation improvement (0: never).
+  /// Stop after this many stages without validation improvement (0: never). Needs a validation
+  /// set; fit throws without one.
   TORCH_ARG(int64_t, patience) = 0;
   /// With a validation set, truncate the result to the stage count with the best validation loss.
   TORCH_ARG(bool, keep_best) = true;
@@ -104,6 +105,11 @@ class Trainer {
   TrainerOptions options_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
 };
+
+/// Throws std::invalid_argument naming the first option out of range (stages, units_per_stage,
+/// shrinkage, subsample, max_iter, l2, patience, valid_fraction) or an unknown activation or
+/// solver name. Trainer::fit checks the same before any work.
+void validate_options(const TrainerOptions& options);
 
 /// Row indices for a train/validation split of `n` rows: a stratified split when `labels`
 /// (int64, N) is defined, else a plain shuffle. Returns {train, valid} as int64 tensors.

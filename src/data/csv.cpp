@@ -231,6 +231,14 @@ Table read_csv(const std::string& path) {
   return parse_csv(buffer.str(), path);
 }
 
+bool drop_index_column(Table& table) {
+  if (table.columns.empty() || !table.columns.front().empty()) return false;
+  table.columns.erase(table.columns.begin());
+  for (auto& row : table.rows) row.erase(row.begin());
+  if (!table.quoted.empty()) table.quoted.erase(table.quoted.begin());
+  return true;
+}
+
 bool is_missing(const std::string& cell) {
   const auto t = trim(cell);
   return t.empty() || t == "NA";

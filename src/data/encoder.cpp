@@ -92,7 +92,20 @@ FeatureEncoder FeatureEncoder::fit(const Table& table,
   return FeatureEncoder(std::move(encodings));
 }
 
-torch::Tensor FeatureEncoder::transform(const Table& table) const {
+void FeatureEncoder::check_columns(const Table& table, const std::string& who) const {
+  for (const auto& col : columns_) {
+    if (table.has_column(col.name)) continue;
+    std::vector<std::string> names;
+    for (const auto& c : columns_) names.push_back(c.name);
+    throw std::invalid_argument(
+        fmt::format("{}: column '{}' is missing from the file; {} needs it (its input columns: {})",
+                    table.source, col.name, who, join(names)));
+  }
+}
+
+torch::Tensor FeatureEncoder::transform(const Table& table, UnknownLevels unknown,
+                                        std::vector<UnknownLevelCount>* counts) const {
+  check_columns(table);
   const int64_t n = table.num_rows();
   const int64_t d = num_encoded();
   auto out = torch::zeros({n, d}, torch::TensorOptions().dtype(torch::kFloat64));
@@ -113,18 +126,29 @@ torch::Tensor FeatureEncoder::transform(const Table& table) const {
     std::unordered_map<std::string, int64_t> level_index;
     for (size_t k = 0; k < col.levels.size(); ++k)
       level_index.emplace(col.levels[k], static_cast<int64_t>(k));
+    UnknownLevelCount unseen;
     for (int64_t r = 0; r < n; ++r) {
       const auto& cell = table.rows[static_cast<size_t>(r)][idx];
       if (is_missing(cell)) {
         throw std::invalid_argument(missing_message(table, cell, col.name, static_cast<size_t>(r)));
       }
       auto it = level_index.find(cell);
-      if (it == level_index.end()) {
+      if (it != level_index.end()) {
+        data[r * d + offset + it->second] = 1.0;
+        continue;
+      }
+      if (unknown == UnknownLevels::Error) {
         throw std::invalid_argument(
             fmt::format("{}: unknown level '{}' in column '{}' at row {}; known levels: {}",
                         table.source, cell, col.name, table.row_number(r), join(col.levels)));
       }
-      data[r * d + offset + it->second] = 1.0;
+      // No level: the row's one-hot columns stay zero.
+      unseen.rows += 1;
+      if (unseen.rows == 1) unseen.example = cell;
+    }
+    if (unseen.rows > 0 && counts != nullptr) {
+      unseen.column = col.name;
+      counts->push_back(unseen);
     }
     offset += static_cast<int64_t>(col.levels.size());
   }
@@ -167,9 +191,43 @@ TargetEncoding fit_target(const Table& table, const std::string& column, const s
     if (!first_text_row && !parse_number(cell)) first_text_row = r;
   }
 
-  enc.classification =
-      task == "classification" ||
-      (task.empty() && (first_text_row.has_value() || table.is_quoted(static_cast<int64_t>(idx))));
+  const int64_t rows = table.num_rows() - static_cast<int64_t>(
+                                             std::count_if(table.rows.begin(), table.rows.end(),
+                                                           [&](const auto& row) {
+                                                             return is_missing(row[idx]);
+                                                           }));
+  if (!task.empty()) {
+    enc.classification = task == "classification";
+    enc.reason = fmt::format("{} as asked", task);
+  } else if (first_text_row) {
+    enc.classification = true;
+    enc.reason = fmt::format("classification: the target holds text ('{}' at row {})",
+                             table.rows[*first_text_row][idx],
+                             table.row_number(static_cast<int64_t>(*first_text_row)));
+  } else if (table.is_quoted(static_cast<int64_t>(idx))) {
+    enc.classification = true;
+    enc.reason = "classification: the target column is quoted (an R factor)";
+  } else {
+    const bool integers = std::all_of(names.begin(), names.end(), [](const std::string& s) {
+      const double v = *parse_number(s);
+      return std::isfinite(v) && v == std::floor(v);
+    });
+    const auto distinct = static_cast<int64_t>(names.size());
+    enc.classification = integers && distinct <= kMaxDetectedClasses && 2 * distinct < rows;
+    if (enc.classification) {
+      enc.reason = fmt::format(
+          "classification: {} distinct integer values in {} rows (integers, at most {} distinct "
+          "and fewer than half the rows; --task regression to override)",
+          distinct, rows, kMaxDetectedClasses);
+    } else if (integers) {
+      enc.reason = fmt::format(
+          "regression: {} distinct integer values in {} rows (classes need at most {} distinct "
+          "values and fewer than half the rows; --task classification to override)",
+          distinct, rows, kMaxDetectedClasses);
+    } else {
+      enc.reason = "regression: the target holds numbers that are not all integers";
+    }
+  }
   if (!enc.classification) {
     if (first_text_row) {
       throw std::invalid_argument(

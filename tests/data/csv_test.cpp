@@ -136,6 +136,19 @@ TEST(Csv, SelectRowsKeepsFileRowNumbers) {
   EXPECT_ERROR_HAS(bd::check_no_missing(s, {"a", "b"}), "column 'b' at row 3");
 }
 
+TEST(Csv, DropsTheIndexColumnPandasWrites) {
+  auto t = bd::parse_csv(",a,b\n0,1,\"x\"\n1,2,\"y\"\n", "p.csv");
+  EXPECT_TRUE(bd::drop_index_column(t));
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(t.rows[1], (std::vector<std::string>{"2", "y"}));
+  EXPECT_FALSE(t.is_quoted(0));
+  EXPECT_TRUE(t.is_quoted(1));
+  EXPECT_FALSE(bd::drop_index_column(t));  // named first columns stay
+  auto u = bd::parse_csv("a,\n1,2\n", "u.csv");
+  EXPECT_FALSE(bd::drop_index_column(u));
+  EXPECT_EQ(u.num_columns(), 2);
+}
+
 TEST(Csv, IsMissing) {
   EXPECT_TRUE(bd::is_missing(""));
   EXPECT_TRUE(bd::is_missing("NA"));

@@ -91,7 +91,8 @@ TEST(FeatureEncoder, TransformErrorsNameRowAndColumn) {
   const auto enc = bd::FeatureEncoder::fit(train, {"x", "Motor"});
 
   EXPECT_ERROR_HAS(enc.transform(bd::parse_csv("x\n1\n", "t.csv")),
-                   "unknown column 'Motor' in t.csv");
+                   "t.csv: column 'Motor' is missing from the file; the model needs it (its input "
+                   "columns: x, Motor)");
   EXPECT_ERROR_HAS(enc.transform(bd::parse_csv("x,Motor\n1,A\n2,B\n3,A\nNA,C\n", "t.csv")),
                    "missing value (NA) in column 'x' at row 4");
   EXPECT_ERROR_HAS(enc.transform(bd::parse_csv("x,Motor\n1,A\n2,\n", "t.csv")),
@@ -109,6 +110,30 @@ TEST(FeatureEncoder, TransformErrorsNameRowAndColumn) {
   EXPECT_ERROR_HAS(enc.transform(bd::parse_csv("x,Motor\n1,Z\n", "t.csv")), "t.csv: ");
 }
 
+TEST(FeatureEncoder, UnknownLevelsEncodeAsNoLevelAndAreCounted) {
+  const auto train = bd::parse_csv("x,Motor\n1,A\n2,B\n3,C\n", "train.csv");
+  const auto enc = bd::FeatureEncoder::fit(train, {"x", "Motor"});
+  const auto t = bd::parse_csv("x,Motor\n1,A\n2,Z\n3,B\n4,Y\n", "t.csv");
+  std::vector<bd::UnknownLevelCount> counts;
+  const auto x = enc.transform(t, bd::UnknownLevels::Zeros, &counts);
+  EXPECT_TRUE(torch::equal(x, torch::tensor({{1.0, 1.0, 0.0, 0.0},
+                                             {2.0, 0.0, 0.0, 0.0},
+                                             {3.0, 0.0, 1.0, 0.0},
+                                             {4.0, 0.0, 0.0, 0.0}}, torch::kFloat64)));
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].column, "Motor");
+  EXPECT_EQ(counts[0].rows, 2);
+  EXPECT_EQ(counts[0].example, "Z");
+  // Strict on request; the default of the library call is strict too.
+  EXPECT_ERROR_HAS(enc.transform(t, bd::UnknownLevels::Error), "unknown level 'Z'");
+  EXPECT_ERROR_HAS(enc.transform(t), "unknown level 'Z'");
+  // A missing column is never encoded as zeros.
+  EXPECT_ERROR_HAS(enc.transform(bd::parse_csv("Motor\nA\n", "m.csv"), bd::UnknownLevels::Zeros),
+                   "m.csv: column 'x' is missing from the file");
+  EXPECT_ERROR_HAS(enc.check_columns(bd::parse_csv("Motor\nA\n", "m.csv"), "the model 'a.pt'"),
+                   "the model 'a.pt' needs it");
+}
+
 TEST(FeatureEncoder, NonFiniteNumbersKeepColumnNumericSoTransformCanReject) {
   const auto t = bd::parse_csv("x\n1\n-Inf\n", "n.csv");
   const auto enc = bd::FeatureEncoder::fit(t, {"x"});
@@ -121,6 +146,37 @@ TEST(FitTarget, AutoDetectsClassificationFromText) {
   const auto enc = bd::fit_target(t, "Class");
   EXPECT_TRUE(enc.classification);
   EXPECT_EQ(enc.classes, (std::vector<std::string>{"bad", "good"}));
+}
+
+TEST(FitTarget, FewDistinctIntegersAreClassesAndTheReasonSaysWhy) {
+  // Labels written bare: 0..2 over 12 rows.
+  std::string text = "f,y\n";
+  for (int i = 0; i < 12; ++i) text += std::to_string(i) + "," + std::to_string(i % 3) + "\n";
+  const auto t = bd::parse_csv(text, "i.csv");
+  const auto enc = bd::fit_target(t, "y");
+  EXPECT_TRUE(enc.classification);
+  EXPECT_EQ(enc.classes, (std::vector<std::string>{"0", "1", "2"}));
+  EXPECT_NE(enc.reason.find("classification: 3 distinct integer values in 12 rows"),
+            std::string::npos)
+      << enc.reason;
+  EXPECT_EQ(bd::fit_target(t, "y", "regression").reason, "regression as asked");
+  EXPECT_FALSE(bd::fit_target(t, "y", "regression").classification);
+  // Half the rows distinct or more: a count, not a class.
+  EXPECT_FALSE(bd::fit_target(t, "f").classification);
+  EXPECT_NE(bd::fit_target(t, "f").reason.find("regression: 12 distinct integer values"),
+            std::string::npos);
+  // More than 50 distinct integers: regression, however many rows.
+  std::string many = "y\n";
+  for (int i = 0; i < 400; ++i) many += std::to_string(i % 51) + "\n";
+  EXPECT_FALSE(bd::fit_target(bd::parse_csv(many, "m.csv"), "y").classification);
+  std::string fifty = "y\n";
+  for (int i = 0; i < 400; ++i) fifty += std::to_string(i % 50) + "\n";
+  EXPECT_TRUE(bd::fit_target(bd::parse_csv(fifty, "m.csv"), "y").classification);
+  // Text and quoted columns say so.
+  EXPECT_NE(bd::fit_target(bd::parse_csv("y\na\nb\n", "t.csv"), "y").reason.find("holds text ('a' at row 1)"),
+            std::string::npos);
+  EXPECT_NE(bd::fit_target(bd::parse_csv("y\n\"1\"\n\"2\"\n", "q.csv"), "y").reason.find("quoted"),
+            std::string::npos);
 }
 
 TEST(FitTarget, AutoDetectsRegressionFromNumbers) {

@@ -56,6 +56,10 @@ Table parse_csv(const std::string& text, const std::string& source = "<string>")
 /// Reads and parses a CSV file; throws std::invalid_argument if it cannot be opened or is empty.
 Table read_csv(const std::string& path);
 
+/// Removes a first column with an empty header, the row index that pandas' DataFrame.to_csv
+/// writes by default; returns whether there was one. Other columns with empty headers stay.
+bool drop_index_column(Table& table);
+
 /// True for the cells R and spreadsheets write for a missing value: empty or `NA`.
 bool is_missing(const std::string& cell);
 

@@ -20,6 +20,22 @@ struct ColumnEncoding {
   std::vector<std::string> levels;
 };
 
+/// What to do with a level of a categorical column that training did not see.
+enum class UnknownLevels {
+  /// Encode it as no level (all zeros) and count it.
+  Zeros,
+  /// Throw std::invalid_argument naming the level, the column and the row.
+  Error,
+};
+
+/// The rows of one column that hold levels training did not see.
+struct UnknownLevelCount {
+  std::string column;
+  int64_t rows = 0;
+  /// The first such level.
+  std::string example;
+};
+
 /// Encodes feature columns: numbers as they are, text columns one-hot from the training levels.
 /// Standardisation is not done here; it belongs to the model.
 class FeatureEncoder {
@@ -33,9 +49,14 @@ class FeatureEncoder {
   static FeatureEncoder fit(const Table& table, const std::vector<std::string>& feature_columns);
 
   /// Encodes a table as an N x D float64 CPU tensor. Throws std::invalid_argument naming row and
-  /// column for: a missing column, a missing cell, a non-number in a numeric column, NaN or Inf,
-  /// or a level the encoder has not seen.
-  torch::Tensor transform(const Table& table) const;
+  /// column for: a column missing from the table, a missing cell, a non-number in a numeric
+  /// column, NaN or Inf. A level the encoder has not seen follows `unknown`; with Zeros, the
+  /// affected columns and row counts are appended to `counts` when given.
+  torch::Tensor transform(const Table& table, UnknownLevels unknown = UnknownLevels::Error,
+                          std::vector<UnknownLevelCount>* counts = nullptr) const;
+  /// Throws std::invalid_argument "<source>: column 'x' is missing from the file; <who> needs it
+  /// (its input columns: ...)" for the first input column the table lacks.
+  void check_columns(const Table& table, const std::string& who = "the model") const;
 
   /// Names of the encoded columns: the column name, or "name=level" for one-hot columns.
   std::vector<std::string> encoded_names() const;
@@ -54,13 +75,21 @@ struct TargetEncoding {
   bool classification = false;
   /// Class names in label order (sorted; numeric names sorted by value).
   std::vector<std::string> classes;
+  /// Why this task: the rule that decided it, in words, for the user to see.
+  std::string reason;
 };
 
-/// Decides the task for a target column: classification if `task` is "classification", or if
-/// `task` is empty and any non-missing cell is not a number or the column was written quoted
-/// (an R factor such as Glass's "1", "2"); regression otherwise. For
-/// classification, collects the sorted class names. Throws for an unknown task string, for a
-/// regression target with non-numeric cells, and for fewer than two classes.
+/// The most distinct values an integer target may have to be detected as classes.
+constexpr int64_t kMaxDetectedClasses = 50;
+
+/// Decides the task for a target column. A given `task` ("classification" or "regression")
+/// wins. Otherwise the target is classification when any non-missing cell is not a number, when
+/// the column was written quoted (an R factor such as Glass's "1", "2"), or when every value is
+/// an integer with at most kMaxDetectedClasses distinct values and fewer distinct values than
+/// half the rows (labels 0..K-1 or 1..7 written bare); regression otherwise. `reason` says
+/// which rule decided. For classification, collects the sorted class names. Throws for an
+/// unknown task string, for a regression target with non-numeric cells, and for fewer than two
+/// classes.
 TargetEncoding fit_target(const Table& table, const std::string& column,
                           const std::string& task = "");
 

@@ -42,11 +42,21 @@ std::string one_line(const std::string& message) {
 
 }  // namespace
 
-int run_guarded(const std::function<void()>& fn) {
+void print_error(const std::string& message, const std::string& command, bool usage) {
+  std::cout.flush();
+  std::cerr << "boosthead: error: " << one_line(message) << std::endl;
+  if (usage) std::cerr << "Run '" << command << " --help' for the options." << std::endl;
+}
+
+int run_guarded(const std::function<void()>& fn, const std::string& command) {
   std::string message;
+  bool usage = false;
   try {
     fn();
     return 0;
+  } catch (const UsageError& e) {
+    message = e.what();
+    usage = true;
   } catch (const c10::Error& e) {
     message = e.what_without_backtrace();
   } catch (const std::exception& e) {
@@ -54,13 +64,18 @@ int run_guarded(const std::function<void()>& fn) {
   } catch (...) {
     message = "unknown error";
   }
-  std::cout.flush();
-  std::cerr << "boosthead: error: " << one_line(message) << std::endl;
-  return 1;
+  print_error(message, command, usage);
+  return usage ? kExitUsage : kExitError;
 }
 
-data::Table read_table(const std::string& path) {
+data::Table read_table(const std::string& path, bool quiet) {
   data::Table table = data::read_csv(path);
+  if (data::drop_index_column(table) && !quiet) {
+    std::cerr << fmt::format(
+        "boosthead: {}: the first column has no name, as pandas writes its row index; it is "
+        "read as the row index, not as a feature\n",
+        path);
+  }
   if (table.num_rows() == 0) throw std::invalid_argument(fmt::format("{}: no data rows", path));
   return table;
 }
@@ -124,17 +139,39 @@ std::vector<std::string> input_column_names(const ModelInfo& info) {
   return names;
 }
 
-torch::Tensor model_features(const LoadedModel& model, const data::Table& table) {
-  const auto x = data::FeatureEncoder(model.info.columns).transform(table);
+data::UnknownLevels parse_unknown_levels(const std::string& value) {
+  if (value == "zeros") return data::UnknownLevels::Zeros;
+  if (value == "error") return data::UnknownLevels::Error;
+  throw UsageError(fmt::format("--unknown-levels must be 'zeros' or 'error', got '{}'", value));
+}
+
+void check_model_columns(const LoadedModel& model, const std::string& model_path,
+                         const data::Table& table) {
+  data::FeatureEncoder(model.info.columns)
+      .check_columns(table, fmt::format("the model '{}'", model_path));
+}
+
+torch::Tensor model_features(const LoadedModel& model, const std::string& model_path,
+                             const data::Table& table, data::UnknownLevels unknown) {
+  check_model_columns(model, model_path, table);
+  const data::FeatureEncoder encoder(model.info.columns);
+  std::vector<data::UnknownLevelCount> unseen;
+  const auto x = encoder.transform(table, unknown, &unseen);
+  for (const auto& u : unseen) {
+    std::cerr << fmt::format(
+        "boosthead: warning: {}: column '{}' holds levels not seen in training in {} of {} rows "
+        "(first: '{}'); they are encoded as no level (--unknown-levels error refuses them)\n",
+        table.source, u.column, u.rows, table.num_rows(), u.example);
+  }
   return model.info.standardizer.transform(x, model.head->hidden_weight.scalar_type());
 }
 
-int64_t resolve_stages(const LoadedModel& model, int64_t stages) {
-  const int64_t total = model.head->num_stages();
-  if (stages == -1) return total;
+int64_t stages_to_use(int64_t total, bool given, int64_t stages) {
+  if (!given) return total;
   if (stages < 1 || stages > total) {
-    throw std::invalid_argument(fmt::format(
-        "--stages must be between 1 and {} (the model's stage count), got {}", total, stages));
+    throw UsageError(fmt::format(
+        "--stages must be between 1 and {} (the model's stage count; leave it out for all), got {}",
+        total, stages));
   }
   return stages;
 }

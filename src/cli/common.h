@@ -3,10 +3,12 @@
 /// Pieces shared by the subcommands of the boosthead command-line tool.
 
 #include <boosthead/data/csv.h>
+#include <boosthead/data/encoder.h>
 #include <boosthead/model_file.h>
 #include <torch/types.h>
 
 #include <functional>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -33,12 +35,26 @@ Command add_bench_command(CLI::App& parent);
 void require_csv_unless(CLI::App& app, CLI::Option* data, CLI::Option* target,
                         CLI::Option* backbone);
 
-/// Runs `fn`, turning any exception into one line "boosthead: error: ..." on stderr; returns the
-/// exit code (0, or 1 after an error).
-int run_guarded(const std::function<void()>& fn);
+/// Exit statuses: 0 success, 1 an error in the data or while running, 2 a usage error (an
+/// unknown option, a missing or malformed argument, a value out of range).
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
 
-/// Reads a CSV file; throws when it has no data rows.
-data::Table read_table(const std::string& path);
+/// An option value the command cannot use: reported as a usage error (exit 2, with a hint).
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Prints "boosthead: error: <message>" and, for usage errors, a hint to `<command> --help`.
+void print_error(const std::string& message, const std::string& command, bool usage);
+
+/// Runs `fn`, turning any exception into "boosthead: error: ..." on stderr; returns the exit
+/// status: 0, kExitUsage after a UsageError (with a hint to `command --help`), else kExitError.
+int run_guarded(const std::function<void()>& fn, const std::string& command = "boosthead");
+
+/// Reads a CSV file; throws when it has no data rows. A first column with an empty header (the
+/// row index pandas writes) is dropped, with a notice on stderr unless `quiet`.
+data::Table read_table(const std::string& path, bool quiet = false);
 
 /// Every column of `table` except `target` (which must exist: the error lists the columns there
 /// are); throws when no feature column is left. `source` names the file in the message.
@@ -54,11 +70,25 @@ void handle_missing(data::Table& table, const std::vector<std::string>& columns,
 /// Names of the model's input columns.
 std::vector<std::string> input_column_names(const ModelInfo& info);
 
-/// Encodes `table` with the model's column encoding and standardisation, in the head's dtype.
-torch::Tensor model_features(const LoadedModel& model, const data::Table& table);
+/// Throws, naming the column, the file and the model, when `table` lacks an input column of the
+/// model.
+void check_model_columns(const LoadedModel& model, const std::string& model_path,
+                         const data::Table& table);
 
-/// Checks an optional --stages value against the model: -1 (not given) means all stages.
-int64_t resolve_stages(const LoadedModel& model, int64_t stages);
+/// The --unknown-levels value: "zeros" (the default) or "error".
+data::UnknownLevels parse_unknown_levels(const std::string& value);
+
+/// Encodes `table` with the model's column encoding and standardisation, in the head's dtype.
+/// A column the model needs but the file lacks is an error naming both; levels not seen in
+/// training follow `unknown`, with one warning per column on stderr for Zeros.
+torch::Tensor model_features(const LoadedModel& model, const std::string& model_path,
+                             const data::Table& table,
+                             data::UnknownLevels unknown = data::UnknownLevels::Zeros);
+
+/// The stages to use from a model of `total`: all when --stages was not given, else the given
+/// count, which must be in [1, total] (a UsageError otherwise). One convention for every
+/// subcommand that applies a model.
+int64_t stages_to_use(int64_t total, bool given, int64_t stages);
 
 /// Throws unless the folder that `path` would be written to exists, so that a long fit does not
 /// end in an error about its output.

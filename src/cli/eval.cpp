@@ -18,7 +18,9 @@ struct EvalArgs {
   std::string data;
   std::string target;
   std::string report;
-  int64_t stages = -1;
+  int64_t stages = 0;
+  const CLI::Option* stages_option = nullptr;
+  std::string unknown_levels = "zeros";
   bool drop_missing = false;
   std::string images;
   std::string labels;
@@ -28,9 +30,9 @@ struct EvalArgs {
 
 void run_eval_images(const EvalArgs& a) {
   if (a.batch_size < 1)
-    throw std::invalid_argument(fmt::format("--batch-size must be positive, got {}", a.batch_size));
+    throw UsageError(fmt::format("--batch-size must be positive, got {}", a.batch_size));
   LoadedPipeline pipeline = load_pipeline(a.model, parse_device(a.device));
-  const int64_t stages = resolve_pipeline_stages(pipeline, a.stages);
+  const int64_t stages = stages_to_use(pipeline.stages, a.stages_option->count() > 0, a.stages);
   const auto images = read_images(a.images);
   const auto labels = read_labels(a.labels, images.size(0), a.images);
   const auto outputs = pipeline.predict(images, stages, a.batch_size);
@@ -60,17 +62,26 @@ void run_eval(const EvalArgs& a) {
     return;
   }
   const torch::Device device = parse_device(a.device);
+  const auto unknown = parse_unknown_levels(a.unknown_levels);
   const LoadedModel model = load_tabular_model(a.model, device);
   const ModelInfo& info = model.info;
-  const int64_t stages = resolve_stages(model, a.stages);
+  const int64_t stages =
+      stages_to_use(model.head->num_stages(), a.stages_option->count() > 0, a.stages);
   const std::string target = a.target.empty() ? info.target : a.target;
 
   data::Table table = read_table(a.data);
+  check_model_columns(model, a.model, table);
+  if (!table.has_column(target)) {
+    throw std::invalid_argument(
+        fmt::format("{}: target column '{}' is missing from the file; the model '{}' was trained "
+                    "on it (--target names another)",
+                    a.data, target, a.model));
+  }
   auto columns = input_column_names(info);
   columns.push_back(target);
   handle_missing(table, columns, a.drop_missing, false);
 
-  const auto x = model_features(model, table).to(device);
+  const auto x = model_features(model, a.model, table, unknown).to(device);
   data::TargetEncoding encoding;
   encoding.classification = info.task == "classification";
   if (encoding.classification) encoding.classes = info.class_names;
@@ -107,7 +118,12 @@ Command add_eval_command(CLI::App& parent) {
   auto* data = app->add_option("--data", args->data,
                                "CSV file with the model's input columns and the target");
   auto* target = app->add_option("--target", args->target, "target column (default: the model's)");
-  app->add_option("--stages", args->stages, "use only the first t stages (default: all)");
+  args->stages_option =
+      app->add_option("--stages", args->stages, "use only the first t stages (default: all)");
+  app->add_option("--unknown-levels", args->unknown_levels,
+                  "categorical levels not seen in training: zeros (encode as no level, warn) or "
+                  "error")
+      ->capture_default_str();
   app->add_option("--report", args->report, "write the result as JSON");
   app->add_flag("--drop-missing", args->drop_missing,
                 "drop rows with missing values (else an error)");

@@ -31,6 +31,7 @@ struct FitArgs {
   std::string dtype = "float32";
   std::string report;
   int threads = 0;
+  std::vector<std::string> ignore_columns;
   bool drop_missing = false;
   bool quiet = false;
   TrainerOptions trainer;
@@ -79,12 +80,63 @@ nlohmann::ordered_json history_json(const std::vector<StageRecord>& history) {
   return out;
 }
 
+// Out-of-range options are usage errors, found before any data is read.
+void check_trainer_options(const TrainerOptions& o) {
+  try {
+    validate_options(o);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (o.patience() > 0 && o.valid_fraction() == 0.0) {
+    throw UsageError(fmt::format(
+        "--patience {} needs a validation set to watch: add --valid-fraction (for example 0.2)",
+        o.patience()));
+  }
+}
+
+// The feature columns: every column but the target and those of --ignore-columns.
+std::vector<std::string> fit_feature_columns(const data::Table& table, const std::string& target,
+                                             const std::string& source,
+                                             const std::vector<std::string>& ignore) {
+  for (const auto& name : ignore) {
+    if (name == target) {
+      throw UsageError(fmt::format("--ignore-columns lists the target '{}'", target));
+    }
+    if (!table.has_column(name)) {
+      throw std::invalid_argument(fmt::format(
+          "--ignore-columns: {} has no column '{}' (its columns: {})", source, name,
+          fmt::join(table.columns, ", ")));
+    }
+  }
+  std::vector<std::string> features;
+  for (const auto& c : feature_columns(table, target, source)) {
+    if (std::find(ignore.begin(), ignore.end(), c) == ignore.end()) features.push_back(c);
+  }
+  if (features.empty()) {
+    throw std::invalid_argument(
+        fmt::format("{}: no feature columns left besides the target and --ignore-columns", source));
+  }
+  return features;
+}
+
+// A categorical column with a distinct value in almost every row is likely an identifier: its
+// one-hot columns carry nothing to learn and every new identifier is unknown at eval time.
+void warn_identifier_columns(const data::FeatureEncoder& encoder, int64_t rows) {
+  for (const auto& c : encoder.columns()) {
+    const auto levels = static_cast<int64_t>(c.levels.size());
+    if (!c.categorical || rows < 20 || 10 * levels < 9 * rows) continue;
+    std::cerr << fmt::format(
+        "boosthead: warning: column '{}' has {} distinct values in {} rows, like an identifier; "
+        "it becomes {} one-hot features (--ignore-columns {} leaves it out)\n",
+        c.name, levels, rows, levels, c.name);
+  }
+}
+
 void run_fit_images(const FitArgs& a, TrainerOptions options) {
   if (a.task == "regression")
-    throw std::invalid_argument(
-        "--task regression is not available with --backbone (labels are classes)");
+    throw UsageError("--task regression is not available with --backbone (labels are classes)");
   if (a.batch_size < 1)
-    throw std::invalid_argument(fmt::format("--batch-size must be positive, got {}", a.batch_size));
+    throw UsageError(fmt::format("--batch-size must be positive, got {}", a.batch_size));
   if (!a.feature_cache.empty()) check_output_path(a.feature_cache, "--feature-cache");
   const auto images = read_images(a.images);
   const auto labels = read_labels(a.labels, images.size(0), a.images);
@@ -158,28 +210,25 @@ void run_fit(const FitArgs& a) {
   check_output_path(a.out, "--out");
   if (!a.report.empty()) check_output_path(a.report, "--report");
   if (a.threads < 0)
-    throw std::invalid_argument(
-        fmt::format("--threads must be 0 (all cores) or more, got {}", a.threads));
+    throw UsageError(fmt::format("--threads must be 0 (all cores) or more, got {}", a.threads));
+  check_trainer_options(a.trainer);
   set_threads(a.threads);
 
   TrainerOptions options = a.trainer;
   if (!a.device.empty()) options.device(parse_device(a.device));
   const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
   options.dtype(dtype);
-  if (!(options.valid_fraction() >= 0.0 && options.valid_fraction() < 1.0)) {
-    throw std::invalid_argument(
-        fmt::format("--valid-fraction must be in [0, 1), got {}", options.valid_fraction()));
-  }
 
   if (!a.backbone.empty()) {
     run_fit_images(a, options);
     return;
   }
 
-  data::Table table = read_table(a.data);
-  const auto features = feature_columns(table, a.target, a.data);
-  const auto all_columns = table.columns;
-  handle_missing(table, all_columns, a.drop_missing, a.quiet);
+  data::Table table = read_table(a.data, a.quiet);
+  const auto features = fit_feature_columns(table, a.target, a.data, a.ignore_columns);
+  auto used_columns = features;
+  used_columns.push_back(a.target);
+  handle_missing(table, used_columns, a.drop_missing, a.quiet);
 
   // Warm start: the new stages see the features exactly as the initial model encodes them.
   std::optional<LoadedModel> init;
@@ -193,9 +242,12 @@ void run_fit(const FitArgs& a) {
     if (target.classification) target.classes = init->info.class_names;
   } else {
     target = data::fit_target(table, a.target, a.task);
+    if (!a.quiet) std::cerr << "boosthead: task: " << target.reason << std::endl;
   }
   const auto encoder = init ? data::FeatureEncoder(init->info.columns)
                             : data::FeatureEncoder::fit(table, features);
+  if (!init) warn_identifier_columns(encoder, table.num_rows());
+  if (init) encoder.check_columns(table, fmt::format("the initial model '{}'", a.init_model));
   const auto x = encoder.transform(table);
   const auto y = data::encode_target(table, a.target, target);
   if (target.classification) options.num_classes(static_cast<int64_t>(target.classes.size()));
@@ -218,6 +270,7 @@ void run_fit(const FitArgs& a) {
   info.class_names = target.classification ? target.classes : std::vector<std::string>{a.target};
   info.columns = encoder.columns();
   info.standardizer = standardizer;
+  info.ignored_columns = a.ignore_columns;
   save_model(a.out, head, info);
 
   const int64_t stages = head.num_stages();
@@ -228,7 +281,9 @@ void run_fit(const FitArgs& a) {
   }
   if (!a.report.empty()) {
     nlohmann::ordered_json report = {{"task", info.task}, {"target", info.target}};
+    report["task_reason"] = init ? "from the initial model" : target.reason;
     if (target.classification) report["classes"] = target.classes;
+    report["ignored_columns"] = a.ignore_columns;
     report["loss"] = head.loss();
     report["metric"] = metric_name(info.task);
     report["features"] = head.num_features();
@@ -280,8 +335,14 @@ Command add_fit_command(CLI::App& parent) {
       app->add_option("--target", args->target, "target column; every other column is a feature");
   app->add_option("--out", args->out, "model file to write")->required();
   app->add_option("--task", args->task,
-                  "default: detected (classification for text or quoted targets)")
+                  "default: detected: classification for text or quoted targets, or integers "
+                  "with at most 50 distinct values and fewer than half the rows; else "
+                  "regression")
       ->check(CLI::IsMember({"classification", "regression"}));
+  app->add_option("--ignore-columns", args->ignore_columns,
+                  "comma-separated columns to leave out (identifiers, leaks); recorded in the "
+                  "model, and eval and predict ignore them too")
+      ->delimiter(',');
   app->add_option("--stages", t.stages(), "boosting stages T")->capture_default_str();
   app->add_option("--units", t.units_per_stage(), "hidden units per stage J")
       ->capture_default_str();

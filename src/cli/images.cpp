@@ -90,16 +90,6 @@ LoadedModel load_tabular_model(const std::string& path, torch::Device device) {
   }
 }
 
-int64_t resolve_pipeline_stages(const LoadedPipeline& pipeline, int64_t stages) {
-  if (stages == -1) return pipeline.stages;
-  if (stages < 1 || stages > pipeline.stages) {
-    throw std::invalid_argument(
-        fmt::format("--stages must be between 1 and {} (the model's stage count), got {}",
-                    pipeline.stages, stages));
-  }
-  return stages;
-}
-
 ExtractProgress extraction_progress(const std::string& what, bool quiet) {
   if (quiet) return {};
   auto next = std::make_shared<int64_t>(0);

@@ -48,9 +48,6 @@ std::vector<std::string> class_names_for(const torch::Tensor& labels, const std:
 /// load_model, with an error that says so when `path` is an image pipeline.
 LoadedModel load_tabular_model(const std::string& path, torch::Device device = torch::kCPU);
 
-/// Checks an optional --stages value against the pipeline: -1 (not given) means all stages.
-int64_t resolve_pipeline_stages(const LoadedPipeline& pipeline, int64_t stages);
-
 /// A progress printer for feature extraction: a line on stderr about every tenth of the rows.
 ExtractProgress extraction_progress(const std::string& what, bool quiet);
 

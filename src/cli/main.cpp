@@ -18,10 +18,18 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end the parse with status 0; everything else is a usage error in
+    // the tool's own format.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::string command = "boosthead";
+    for (const auto* sub : app.get_subcommands()) command += " " + sub->get_name();
+    print_error(e.what(), command, true);
+    return kExitUsage;
   }
   for (const auto& command : commands) {
-    if (command.app->parsed()) return run_guarded(command.run);
+    if (command.app->parsed()) {
+      return run_guarded(command.run, "boosthead " + command.app->get_name());
+    }
   }
-  return 1;
+  return kExitError;
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Hostile input for the boosthead command line: every case must fail with exit code 1 (not a
-# signal), one line "boosthead: error: ..." on stderr naming the problem, nothing on stdout, and
-# no output file or leftover temporary file.
+# Hostile input for the boosthead command line: every data or runtime error must fail with exit
+# code 1 (not a signal), one line "boosthead: error: ..." on stderr naming the problem, nothing on
+# stdout, and no output file or leftover temporary file; every usage error the same with exit
+# code 2 and a second line pointing to --help. Input that is odd but usable (a pandas index
+# column, unseen levels, identifier columns) must work and say what was done on stderr.
 # Usage: tests/cli/hostile_input_test.sh path/to/boosthead
 set -u
 
@@ -26,23 +28,33 @@ fail() {
 # expect_error NAME PATTERN OUTPUT -- COMMAND...
 # PATTERN is a fixed string the error line must contain; OUTPUT is the file the command would
 # write ("" for none).
-expect_error() {
-  local name=$1 pattern=$2 output=$3
-  shift 4
+expect_error() { expect_failure 1 "$@"; }
+# expect_usage NAME PATTERN OUTPUT -- COMMAND...: the same for a usage error (exit 2, a hint).
+expect_usage() { expect_failure 2 "$@"; }
+
+expect_failure() {
+  local want=$1 name=$2 pattern=$3 output=$4
+  shift 5
   "$@" >stdout.txt 2>stderr.txt
   local rc=$? problems=()
-  if ((rc != 1)); then
+  if ((rc != want)); then
     if ((rc > 128)); then
       problems+=("exit code $rc (signal $((rc - 128)))")
     else
-      problems+=("exit code $rc, expected 1")
+      problems+=("exit code $rc, expected $want")
     fi
   fi
-  local lines
+  local lines line
   lines=$(wc -l <stderr.txt)
-  if ((lines != 1)); then problems+=("$lines lines on stderr, expected 1"); fi
-  local line
-  line=$(tail -n 1 stderr.txt)
+  line=$(head -n 1 stderr.txt)
+  if ((want == 2)); then
+    if ((lines != 2)); then problems+=("$lines lines on stderr, expected 2"); fi
+    if [[ $(tail -n 1 stderr.txt) != "Run 'boosthead"*" --help' for the options." ]]; then
+      problems+=("no hint to --help")
+    fi
+  elif ((lines != 1)); then
+    problems+=("$lines lines on stderr, expected 1")
+  fi
   if [[ $line != "boosthead: error: "* ]]; then problems+=("stderr is not an error line"); fi
   if [[ $line != *"$pattern"* ]]; then problems+=("error does not mention '$pattern'"); fi
   if [[ -s stdout.txt ]]; then problems+=("stdout is not empty: $(head -c 200 stdout.txt)"); fi
@@ -65,6 +77,20 @@ expect_error() {
 skip() {
   echo "skipped: $1 ($2)"
   skipped=$((skipped + 1))
+}
+
+# expect_ok NAME PATTERN -- COMMAND...: exit 0, and PATTERN (fixed) on stderr ("" for none).
+expect_ok() {
+  local name=$1 pattern=$2
+  shift 3
+  "$@" >stdout.txt 2>stderr.txt
+  local rc=$?
+  if ((rc == 0)) && [[ -z $pattern || $(cat stderr.txt) == *"$pattern"* ]]; then
+    passed=$((passed + 1))
+  else
+    fail "$name" "exit $rc, stderr lacks '$pattern': $(head -c 500 stderr.txt)"
+    echo "  command: $*" >&2
+  fi
 }
 
 fit() { "$cli" fit --quiet --stages 3 --max-iter 20 "$@"; }
@@ -129,15 +155,18 @@ expect_error "text in a numeric column (predict)" "column 'b' is numeric but row
 expect_error "text in a numeric column (eval)" "column 'b' is numeric but row 2 holds 'hello'" \
   out/r.json -- "$cli" eval --model "$model" --data text.csv --report out/r.json
 printf 'a,y\n1,x\n' >fewer.csv
-expect_error "a model column missing from the data" "unknown column 'b'" out/p.csv -- \
+expect_error "a model column missing from the data" \
+  "fewer.csv: column 'b' is missing from the file; the model 'model.pt' needs it" out/p.csv -- \
   "$cli" predict --model "$model" --data fewer.csv --out out/p.csv
+expect_error "a model column missing from the data (eval)" "column 'b' is missing from the file" \
+  out/r.json -- "$cli" eval --model "$model" --data fewer.csv --report out/r.json
 
 # --- row numbers are the file's after --drop-missing -----------------------------------------
 printf 'a,b,y\n1,2,x\nNA,4,z\n5,,x\n7,8,z\n1,3,x\n2,oops,z\n' >dropped.csv
 "$cli" predict --model "$model" --data dropped.csv --drop-missing --out out/p.csv \
   >stdout.txt 2>stderr.txt
 rc=$?
-if ((rc == 1)) && grep -q "dropped 2 of 6 rows" stderr.txt &&
+if ((rc == 1)) && grep -q "2 of 6 rows have missing values" stderr.txt &&
   [[ $(tail -n 1 stderr.txt) == *"column 'b' is numeric but row 6 holds 'oops'"* ]] &&
   [[ ! -e out/p.csv ]]; then
   passed=$((passed + 1))
@@ -160,7 +189,7 @@ rm -f stdout.txt stderr.txt
 printf 'a,b,y\n1,2,x\n3,4,z\n5,6,x\n' >three.csv
 expect_error "too few rows for the validation split" "too few rows for a validation split" \
   out/m.pt -- fit --data three.csv --target y --valid-fraction 0.5 --out out/m.pt
-expect_error "validation fraction of 1" "--valid-fraction" out/m.pt -- \
+expect_usage "validation fraction of 1" "valid_fraction must be in [0, 1), got 1" out/m.pt -- \
   fit --data good.csv --target y --valid-fraction 1 --out out/m.pt
 
 # --- model files ------------------------------------------------------------------------------
@@ -285,6 +314,106 @@ expect_error "output folder does not exist" "folder 'missing' does not exist" mi
   fit --data good.csv --target y --out missing/m.pt
 expect_error "output is a folder" "is a folder" "" -- \
   fit --data good.csv --target y --out out
+
+# --- usage errors: exit 2, the tool's format, a hint ------------------------------------------
+expect_usage "an unknown option" "--stagez" out/m.pt -- \
+  fit --data good.csv --target y --stagez 3 --out out/m.pt
+expect_usage "a missing required option" "--out is required" "" -- \
+  "$cli" fit --data good.csv --target y
+expect_usage "a value of the wrong type" "--stages" out/m.pt -- \
+  fit --data good.csv --target y --stages many --out out/m.pt
+expect_usage "no subcommand" "subcommand" "" -- "$cli"
+expect_usage "--patience without a validation set" "--patience 3 needs a validation set" \
+  out/m.pt -- fit --data good.csv --target y --patience 3 --out out/m.pt
+expect_usage "--subsample 0" "subsample must be in (0, 1], got 0" out/m.pt -- \
+  fit --data good.csv --target y --subsample 0 --out out/m.pt
+for stages in 0 -1 4; do
+  expect_usage "eval --stages $stages of a 3-stage model" \
+    "--stages must be between 1 and 3 (the model's stage count; leave it out for all), got $stages" \
+    out/r.json -- "$cli" eval --model "$model" --data good.csv --stages "$stages" --report out/r.json
+done
+expect_usage "predict --stages 0" "--stages must be between 1 and 3" out/p.csv -- \
+  "$cli" predict --model "$model" --data good.csv --stages 0 --out out/p.csv
+expect_usage "an unknown --unknown-levels" "--unknown-levels must be 'zeros' or 'error'" out/p.csv -- \
+  "$cli" predict --model "$model" --data good.csv --unknown-levels maybe --out out/p.csv
+
+# --- tabular data as users bring it ----------------------------------------------------------
+# Integer labels written bare are classes; many distinct integers are a regression target.
+printf 'a,b,y\n1,2,0\n3,4,1\n5,6,2\n7,8,0\n1,3,1\n2,5,2\n4,1,0\n6,2,1\n3,3,2\n' >intlabels.csv
+expect_ok "bare integer labels are classes" \
+  "boosthead: task: classification: 3 distinct integer values in 9 rows" -- \
+  "$cli" fit --stages 2 --data intlabels.csv --target y --out out/int.pt --report out/int.json
+if ! grep -q '"task_reason": "classification: 3 distinct' out/int.json; then
+  fail "task reason in the report" "$(head -c 300 out/int.json)"
+fi
+expect_ok "--task regression overrides" "boosthead: task: regression as asked" -- \
+  "$cli" fit --stages 2 --data intlabels.csv --target y --task regression --out out/int.pt
+rm -f out/int.pt out/int.json
+# An identifier column: a warning that names the flag; the flag leaves it out.
+printf 'id,a,b,y\n' >ids.csv
+for i in $(seq 1 30); do printf '"r%d",%d,%d,%s\n' "$i" $((i % 7)) $((i % 5)) $((i % 2)) >>ids.csv; done
+expect_ok "an identifier column is reported" "--ignore-columns id leaves it out" -- \
+  fit --data ids.csv --target y --out out/ids.pt
+"$cli" fit --quiet --stages 3 --data ids.csv --target y --ignore-columns id --out out/ids.pt \
+  >/dev/null 2>stderr.txt
+if [[ $? -ne 0 || -s stderr.txt ]]; then
+  fail "--ignore-columns leaves it out" "$(cat stderr.txt)"
+else
+  passed=$((passed + 1))
+fi
+expect_error "--ignore-columns naming no column" "--ignore-columns: ids.csv has no column 'nope'" \
+  out/m.pt -- fit --data ids.csv --target y --ignore-columns nope --out out/m.pt
+expect_usage "--ignore-columns naming the target" "--ignore-columns lists the target 'y'" \
+  out/m.pt -- fit --data ids.csv --target y --ignore-columns id,y --out out/m.pt
+# New identifiers at predict time do not matter once the column is ignored.
+printf 'id,a,b,y\n"new",1,2,0\n' >newids.csv
+expect_ok "predict ignores an ignored column" "" -- \
+  "$cli" predict --model out/ids.pt --data newids.csv --out out/ids.csv
+rm -f out/ids.pt out/ids.csv
+# Levels not seen in training: zeros and one warning per column by default, or an error.
+printf 'a,b,c,y\n1,2,"p",x\n3,4,"q",z\n5,6,"p",x\n7,8,"q",z\n1,3,"p",x\n2,5,"q",z\n' >levels.csv
+fit --data levels.csv --target y --out levels.pt >/dev/null 2>&1
+printf 'a,b,c,y\n1,2,"p",x\n3,4,"r",z\n5,6,"s",x\n' >unseen.csv
+expect_ok "unseen levels are zeros with a warning" \
+  "column 'c' holds levels not seen in training in 2 of 3 rows (first: 'r')" -- \
+  "$cli" eval --model levels.pt --data unseen.csv
+expect_error "--unknown-levels error refuses them" "unknown level 'r' in column 'c' at row 2" \
+  out/p.csv -- "$cli" predict --model levels.pt --data unseen.csv --unknown-levels error \
+  --out out/p.csv
+# pandas' DataFrame.to_csv writes the row index as a first column without a name.
+printf ',a,b,y\n0,1,2,x\n1,3,4,z\n2,5,6,x\n3,7,8,z\n' >pandas.csv
+expect_ok "a pandas index column is the row index" "read as the row index, not as a feature" -- \
+  "$cli" eval --model "$model" --data pandas.csv
+# predict --drop-missing keeps one line per input row, in order, with --id-column.
+printf 'key,a,b,y\nk1,1,2,x\nk2,NA,4,z\nk3,5,6,x\n' >gaps.csv
+expect_ok "predict --drop-missing keeps the rows aligned" "1 of 3 rows have missing values" -- \
+  "$cli" predict --model "$model" --data gaps.csv --drop-missing --id-column key --out out/gaps.csv
+if [[ $(sed -n 1p out/gaps.csv) != "key,prediction,prob_x,prob_z" ||
+  $(sed -n 3p out/gaps.csv) != "k2,,," || $(wc -l <out/gaps.csv) -ne 4 ||
+  $(sed -n 4p out/gaps.csv) != k3,* ]]; then
+  fail "predict --drop-missing alignment" "$(cat out/gaps.csv)"
+fi
+rm -f out/gaps.csv
+expect_error "--id-column naming no column" "unknown column 'nope'" out/p.csv -- \
+  "$cli" predict --model "$model" --data gaps.csv --id-column nope --out out/p.csv
+if [[ -x $python ]] && "$python" -c 'import torch' 2>/dev/null; then
+  # The model file's forward_columns takes raw columns by name and names what is missing.
+  cat >columns.py <<'PY'
+import sys, torch
+m = torch.jit.load(sys.argv[1])
+print(m.forward_columns({"b": torch.tensor([2.0]), "a": torch.tensor([1.0])}, {}).shape)
+try:
+    m.forward_columns({"a": torch.tensor([1.0])}, {})
+except Exception as e:
+    print("error:", str(e))
+PY
+  "$python" columns.py "$model" >columns.txt 2>&1
+  if grep -q "torch.Size(\[1, 2\])" columns.txt && grep -q "column 'b' is missing" columns.txt; then
+    passed=$((passed + 1))
+  else
+    fail "forward_columns" "$(head -c 500 columns.txt)"
+  fi
+fi
 
 # Nothing written by the failed runs, and the model used throughout is untouched.
 if [[ -n $(ls -A out) ]]; then fail "output folder" "not empty: $(ls -A out)"; else passed=$((passed + 1)); fi

@@ -52,6 +52,7 @@ class _GBNNBase(BaseEstimator):
         dtype=DEFAULTS["dtype"],
         checkpoint=DEFAULTS["checkpoint"],
         resume=DEFAULTS["resume"],
+        unknown_levels="zeros",
         verbose=0,
         callback=None,
     ):
@@ -71,6 +72,7 @@ class _GBNNBase(BaseEstimator):
         self.dtype = dtype
         self.checkpoint = checkpoint
         self.resume = resume
+        self.unknown_levels = unknown_levels
         self.verbose = verbose
         self.callback = callback
 
@@ -163,7 +165,8 @@ class _GBNNBase(BaseEstimator):
                 self.columns_ = _tabular.fit_columns(X)
             elif not hasattr(self, "feature_names_in_"):
                 return self._encode(X.to_numpy(), reset)
-            return _tabular.encode_frame(X, self.columns_).to(self._input_device())
+            unknown = "error" if reset else self.unknown_levels
+            return _tabular.encode_frame(X, self.columns_, unknown).to(self._input_device())
         if not reset:
             self._check_numeric()
         if isinstance(X, torch.Tensor):

@@ -6,6 +6,7 @@ distinct values seen in training (as text), named ``column=level``. The head sta
 encoded columns itself, so that a model file written here is one the command line can read.
 """
 
+import warnings
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -69,8 +70,12 @@ def fit_columns(frame):
     return columns
 
 
-def encode_frame(frame, columns):
-    """An N x D float64 tensor from a DataFrame, by column name."""
+def encode_frame(frame, columns, unknown_levels="zeros"):
+    """An N x D float64 tensor from a DataFrame, by column name. A level not seen in training
+    is encoded as no level (all zeros) with one warning per column, as the command line does,
+    or is an error with ``unknown_levels="error"``."""
+    if unknown_levels not in ("zeros", "error"):
+        raise ValueError(f"unknown_levels must be 'zeros' or 'error', got {unknown_levels!r}")
     present = {str(c): c for c in frame.columns}
     missing = [c.name for c in columns if c.name not in present]
     if missing:
@@ -99,12 +104,19 @@ def encode_frame(frame, columns):
         known = np.asarray(col.levels, dtype=object)[pos] == text
         if not known.all():
             unseen = sorted(set(text[~known].tolist()))
-            raise ValueError(
+            message = (
                 f"column '{col.name}' holds level(s) not seen in training: "
-                f"{', '.join(repr(u) for u in unseen[:5])} ({int((~known).sum())} rows); "
-                f"known levels: {', '.join(col.levels)}"
+                f"{', '.join(repr(u) for u in unseen[:5])} ({int((~known).sum())} of {n} rows)"
             )
-        out[np.arange(n), offset + pos] = 1.0
+            if unknown_levels == "error":
+                raise ValueError(f"{message}; known levels: {', '.join(col.levels)}")
+            warnings.warn(
+                f"{message}; they are encoded as no level (unknown_levels='error' refuses them)",
+                UserWarning,
+                stacklevel=4,
+            )
+        rows = np.flatnonzero(known)
+        out[rows, offset + pos[rows]] = 1.0
         offset += len(col.levels)
     return torch.from_numpy(out)
 

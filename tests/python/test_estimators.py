@@ -199,12 +199,31 @@ def test_pandas_categorical_columns_are_one_hot_encoded_as_the_cli_does():
     # Columns are checked by name, as scikit-learn does.
     with pytest.raises(ValueError, match="same order"):
         est.predict(X[["grade", "size", "colour"]])
+    with pytest.warns(UserWarning, match="not seen in training: 'purple'"):
+        purple = est.predict_proba(X.assign(colour="purple"))
+    assert purple.shape == (300, 2)
     with pytest.raises(ValueError, match="not seen in training: 'purple'"):
-        est.predict(X.assign(colour="purple"))
+        est.set_params(unknown_levels="error").predict(X.assign(colour="purple"))
     with pytest.raises(ValueError, match="missing value in column 'size' at row"):
         est.predict(X.assign(size=np.where(X["size"] > 1, np.nan, X["size"])))
     with pytest.raises(ValueError, match="categorical column"):
         est.predict(X.to_numpy())
+
+
+def test_checkpoint_and_resume_give_the_same_model(tmp_path):
+    X, y = make_classification(200, 5, random_state=10)
+    checkpoint = tmp_path / "fit.ckpt"
+    first = GBNNClassifier(stages=15, checkpoint=str(checkpoint)).fit(X, y)
+    assert checkpoint.exists()
+    again = GBNNClassifier(stages=15, checkpoint=str(checkpoint), resume=True).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+
+
+def test_patience_without_validation_is_refused():
+    X, y = make_classification(100, 5, random_state=11)
+    with pytest.raises(ValueError, match="patience 3 needs a validation set"):
+        GBNNClassifier(patience=3).fit(X, y)
+    GBNNClassifier(stages=5, patience=3, valid_fraction=0.2).fit(X, y)
 
 
 def test_torch_tensors_in_and_on_cuda_when_available():

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "torchscript_head.h"
+#include "io/atomic_file.h"
 
 namespace boosthead {
 namespace {
@@ -260,7 +261,7 @@ torch::Tensor FrozenBackbone::extract_cached(const torch::Tensor& inputs,
   archive.write("format", c10::IValue(std::string(kCacheFormat)));
   archive.write("key", c10::IValue(key));
   archive.write("features", features, /*is_buffer=*/true);
-  detail::write_atomically(cache_path, "feature cache",
+  io::write_atomically(cache_path, "feature cache",
                            [&](const std::string& tmp) { archive.save_to(tmp); });
   return features;
 }

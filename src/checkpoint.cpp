@@ -1,6 +1,7 @@
 #include "checkpoint.h"
 
 #include "torchscript_head.h"
+#include "io/atomic_file.h"
 
 #include <fmt/format.h>
 #include <torch/serialize.h>
@@ -73,7 +74,7 @@ void save_state(const std::string& path, const TrainerState& s) {
   if (s.valid_scores.defined()) a.write("valid_scores", s.valid_scores.cpu());
   a.write("history", history_tensor(s.history));
 
-  write_atomically(path, "checkpoint", [&](const std::string& tmp) { a.save_to(tmp); });
+  io::write_atomically(path, "checkpoint", [&](const std::string& tmp) { a.save_to(tmp); });
 }
 
 void remove_stale_temporaries(const std::string& path) {

@@ -4,10 +4,10 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
-#include <map>
-#include <mutex>
 #include <stdexcept>
 #include <type_traits>
+
+#include "util/registry.h"
 
 namespace boosthead {
 namespace {
@@ -429,17 +429,12 @@ class MultinomialLoss final : public Loss {
   torch::Tensor link(const torch::Tensor& f) const override { return softmax_rows(f); }
 };
 
-struct Registry {
-  std::mutex mutex;
-  std::map<std::string, LossFactory> factories{
-      {"squared", [] { return std::make_unique<SquaredLoss>(); }},
-      {"binary_logistic", [] { return std::make_unique<BinaryLogisticLoss>(); }},
-      {"multinomial", [] { return std::make_unique<MultinomialLoss>(); }},
-  };
-};
-
-Registry& registry() {
-  static Registry r;
+util::Registry<Loss>& registry() {
+  static util::Registry<Loss> r("loss", "losses",
+                                {{"squared", [] { return std::make_unique<SquaredLoss>(); }},
+                                 {"binary_logistic",
+                                  [] { return std::make_unique<BinaryLogisticLoss>(); }},
+                                 {"multinomial", [] { return std::make_unique<MultinomialLoss>(); }}});
   return r;
 }
 
@@ -460,35 +455,11 @@ double Loss::newton_step(const torch::Tensor& scores, const torch::Tensor& targe
 }
 
 void register_loss(const std::string& name, LossFactory factory) {
-  auto& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.factories[name] = std::move(factory);
+  registry().add(name, std::move(factory));
 }
 
-std::unique_ptr<Loss> make_loss(const std::string& name) {
-  auto& r = registry();
-  LossFactory factory;
-  {
-    // Call the factory outside the lock: it may itself create registered objects.
-    std::lock_guard<std::mutex> lock(r.mutex);
-    auto it = r.factories.find(name);
-    if (it == r.factories.end()) {
-      std::vector<std::string> names;
-      for (const auto& kv : r.factories) names.push_back(kv.first);
-      throw std::invalid_argument(
-          fmt::format("unknown loss '{}'; known losses: {}", name, fmt::join(names, ", ")));
-    }
-    factory = it->second;
-  }
-  return factory();
-}
+std::unique_ptr<Loss> make_loss(const std::string& name) { return registry().make(name); }
 
-std::vector<std::string> loss_names() {
-  auto& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  std::vector<std::string> names;
-  for (const auto& kv : r.factories) names.push_back(kv.first);
-  return names;
-}
+std::vector<std::string> loss_names() { return registry().names(); }
 
 }  // namespace boosthead

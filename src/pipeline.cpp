@@ -3,6 +3,7 @@
 #include <boosthead/model_file.h>
 
 #include "torchscript_head.h"
+#include "io/atomic_file.h"
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -122,7 +123,7 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
   }
   m.eval();
 
-  detail::write_atomically(path, "pipeline file", [&](const std::string& tmp) { m.save(tmp); });
+  io::write_atomically(path, "pipeline file", [&](const std::string& tmp) { m.save(tmp); });
 }
 
 std::string archive_format(const std::string& path) {

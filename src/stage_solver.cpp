@@ -5,11 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <mutex>
 #include <stdexcept>
 
 #include "lbfgs.h"
+#include "util/registry.h"
 #include "stage/evaluator.h"
 #include "stage/params.h"
 
@@ -158,17 +157,12 @@ class TorchLbfgsSolver final : public StageSolver {
   }
 };
 
-struct Registry {
-  std::mutex mutex;
-  std::map<std::string, StageSolverFactory> factories{
-      {"lbfgs", [] { return std::make_unique<LbfgsSolver>(); }},
-      {"varpro", [] { return std::make_unique<VarproSolver>(); }},
-      {"torch_lbfgs", [] { return std::make_unique<TorchLbfgsSolver>(); }},
-  };
-};
-
-Registry& registry() {
-  static Registry r;
+util::Registry<StageSolver>& registry() {
+  static util::Registry<StageSolver> r(
+      "stage solver", "solvers",
+      {{"lbfgs", [] { return std::make_unique<LbfgsSolver>(); }},
+       {"varpro", [] { return std::make_unique<VarproSolver>(); }},
+       {"torch_lbfgs", [] { return std::make_unique<TorchLbfgsSolver>(); }}});
   return r;
 }
 
@@ -183,36 +177,14 @@ SolverReport StageSolver::fit_rows(const torch::Tensor& x, const torch::Tensor& 
 }
 
 void register_stage_solver(const std::string& name, StageSolverFactory factory) {
-  auto& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.factories[name] = std::move(factory);
+  registry().add(name, std::move(factory));
 }
 
 std::unique_ptr<StageSolver> make_stage_solver(const std::string& name) {
-  auto& r = registry();
-  StageSolverFactory factory;
-  {
-    // Call the factory outside the lock: it may itself create registered objects.
-    std::lock_guard<std::mutex> lock(r.mutex);
-    auto it = r.factories.find(name);
-    if (it == r.factories.end()) {
-      std::vector<std::string> names;
-      for (const auto& kv : r.factories) names.push_back(kv.first);
-      throw std::invalid_argument(fmt::format("unknown stage solver '{}'; known solvers: {}", name,
-                                              fmt::join(names, ", ")));
-    }
-    factory = it->second;
-  }
-  return factory();
+  return registry().make(name);
 }
 
-std::vector<std::string> stage_solver_names() {
-  auto& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  std::vector<std::string> names;
-  for (const auto& kv : r.factories) names.push_back(kv.first);
-  return names;
-}
+std::vector<std::string> stage_solver_names() { return registry().names(); }
 
 double stage_objective(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
                        const StageParams& params, StageParams* grad) {

@@ -6,7 +6,6 @@
 #include <boosthead/head.h>
 #include <torch/script.h>
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,10 +25,5 @@ void register_head(torch::jit::Module& m, const BoostedHeadImpl& head,
 // feature columns in the width error ("feature columns", "features from the backbone").
 std::string head_methods(const std::string& scores_name, const std::string& outputs_name,
                          const std::string& columns);
-
-// Writes `path` through write(tmp) on a temporary file in the same folder, flushed to disk, then
-// a rename, so a failure or a kill leaves either the old file or the whole new one.
-void write_atomically(const std::string& path, const std::string& what,
-                      const std::function<void(const std::string&)>& write);
 
 }  // namespace boosthead::detail

@@ -1,20 +1,17 @@
 #include "common.h"
 
+#include "../io/atomic_file.h"
+
 #include <ATen/Parallel.h>
 #include <boosthead/data/encoder.h>
 #include <c10/util/Exception.h>
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
@@ -191,30 +188,7 @@ void check_output_path(const std::string& path, const std::string& option) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (out) out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (out) out.close();
-    // On disk before the rename, so that a crash leaves the old file or the whole new one.
-    const int fd = out ? ::open(tmp.c_str(), O_RDONLY) : -1;
-    if (fd >= 0) {
-      if (::fsync(fd) != 0) out.setstate(std::ios::badbit);
-      ::close(fd);
-    } else {
-      out.setstate(std::ios::badbit);
-    }
-    if (!out) {
-      const std::string why = std::strerror(errno);
-      std::remove(tmp.c_str());
-      throw std::runtime_error(fmt::format("cannot write '{}': {}", path, why));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write '{}': {}", path, why));
-  }
+  io::write_bytes_atomically(path, "output", content);
 }
 
 void write_json(const std::string& path, const nlohmann::ordered_json& json) {
@@ -223,17 +197,6 @@ void write_json(const std::string& path, const nlohmann::ordered_json& json) {
 
 std::string metric_name(const std::string& task) {
   return task == "classification" ? "accuracy" : "rmse";
-}
-
-std::string dtype_name(torch::ScalarType dtype) {
-  switch (dtype) {
-    case torch::kFloat:
-      return "float32";
-    case torch::kDouble:
-      return "float64";
-    default:
-      return c10::toString(dtype);
-  }
 }
 
 torch::Device parse_device(const std::string& name) {

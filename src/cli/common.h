@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "../util/dtype.h"
+
 namespace CLI {
 class App;
 class Option;
@@ -105,7 +107,7 @@ void write_json(const std::string& path, const nlohmann::ordered_json& json);
 std::string metric_name(const std::string& task);
 
 /// The dtype's name as the command line spells it ("float32", "float64").
-std::string dtype_name(torch::ScalarType dtype);
+using util::dtype_name;
 
 /// The device named by --device: "cpu" or "cuda[:N]". CUDA without a visible GPU (or with a
 /// torch built without CUDA) is an error that says so.

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "../util/dtype.h"
+
 namespace boosthead::data {
 
 namespace {
@@ -28,25 +30,6 @@ struct TypeInfo {
   torch::ScalarType dtype;
   size_t size;
 };
-
-const char* dtype_name(torch::ScalarType t) {
-  switch (t) {
-    case torch::kUInt8:
-      return "uint8";
-    case torch::kInt8:
-      return "int8";
-    case torch::kInt16:
-      return "int16";
-    case torch::kInt32:
-      return "int32";
-    case torch::kFloat32:
-      return "float32";
-    case torch::kFloat64:
-      return "float64";
-    default:
-      return c10::toString(t);
-  }
-}
 
 bool type_info(uint8_t code, TypeInfo& info) {
   switch (code) {
@@ -211,7 +194,7 @@ torch::Tensor read_idx(const std::string& path) {
   if (too_big) {
     throw std::invalid_argument(
         fmt::format("{}: IDX header declares {} {} values, over the {} GiB limit", path,
-                    shape_text(dims), dtype_name(info.dtype), kMaxPayloadBytes >> 30));
+                    shape_text(dims), util::dtype_name(info.dtype), kMaxPayloadBytes >> 30));
   }
   if (std::count(dims.begin(), dims.end(), 0) > 0) count = 0;
 
@@ -220,7 +203,7 @@ torch::Tensor read_idx(const std::string& path) {
   const uint64_t header = 4 + raw_dims.size();
   if (const auto room = reader.max_remaining(header); room && payload > *room) {
     const std::string declared = fmt::format("the header declares {} {} values ({} bytes)",
-                                             shape_text(dims), dtype_name(info.dtype), payload);
+                                             shape_text(dims), util::dtype_name(info.dtype), payload);
     throw std::invalid_argument(
         reader.compressed()
             ? fmt::format("{}: truncated IDX data: {}, more than its gzip data can hold", path,
@@ -234,13 +217,13 @@ torch::Tensor read_idx(const std::string& path) {
     throw std::invalid_argument(
         fmt::format("{}: truncated IDX data: the header declares {} {} values ({} bytes) "
                     "but only {} bytes follow",
-                    path, shape_text(dims), dtype_name(info.dtype), payload, got));
+                    path, shape_text(dims), util::dtype_name(info.dtype), payload, got));
   }
   const uint64_t extra = reader.count_remaining();
   if (extra > 0) {
     throw std::invalid_argument(
         fmt::format("{}: {} trailing bytes after the {}-byte IDX payload ({} {})", path, extra,
-                    payload, shape_text(dims), dtype_name(info.dtype)));
+                    payload, shape_text(dims), util::dtype_name(info.dtype)));
   }
 
   if (info.size > 1 && host_is_little_endian()) {
@@ -256,7 +239,7 @@ torch::Tensor read_idx_images(const std::string& path) {
   if (raw.dim() != 3 || raw.scalar_type() != torch::kUInt8) {
     throw std::invalid_argument(
         fmt::format("{}: expected IDX images as a 3-D uint8 array (N x H x W), got {} {}", path,
-                    shape_text(raw.sizes().vec()), dtype_name(raw.scalar_type())));
+                    shape_text(raw.sizes().vec()), util::dtype_name(raw.scalar_type())));
   }
   return raw.to(torch::kFloat32).div_(255.0f).unsqueeze(1).contiguous();
 }
@@ -266,7 +249,7 @@ torch::Tensor read_idx_labels(const std::string& path) {
   if (raw.dim() != 1 || raw.scalar_type() != torch::kUInt8) {
     throw std::invalid_argument(
         fmt::format("{}: expected IDX labels as a 1-D uint8 array (N), got {} {}", path,
-                    shape_text(raw.sizes().vec()), dtype_name(raw.scalar_type())));
+                    shape_text(raw.sizes().vec()), util::dtype_name(raw.scalar_type())));
   }
   return raw.to(torch::kInt64);
 }

@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include "../util/dtype.h"
+
 #include <boosthead/activation.h>
 #include <boosthead/loss.h>
 #include <boosthead/stage_solver.h>
@@ -51,16 +53,6 @@ bool as_bool(const std::string& key, const c10::IValue& v) {
   return v.toBool();
 }
 
-std::string dtype_name(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat: return "float32";
-    case torch::kDouble: return "float64";
-    case torch::kHalf: return "float16";
-    case torch::kBFloat16: return "bfloat16";
-    default: return c10::toString(t);
-  }
-}
-
 torch::ScalarType parse_dtype(const std::string& key, const c10::IValue& v) {
   // A torch.dtype reaches C++ as its ScalarType code.
   if (v.isInt()) {
@@ -72,7 +64,7 @@ torch::ScalarType parse_dtype(const std::string& key, const c10::IValue& v) {
   }
   const std::string s = as_string(key, v);
   for (auto t : {torch::kFloat, torch::kDouble, torch::kHalf, torch::kBFloat16}) {
-    if (s == dtype_name(t) || s == "torch." + dtype_name(t)) return t;
+    if (s == util::dtype_name(t) || s == "torch." + util::dtype_name(t)) return t;
   }
   value_error(fmt::format(
       "option '{}' must be one of float32, float64, float16, bfloat16, got '{}'", key, s));
@@ -161,7 +153,7 @@ const std::vector<OptionSpec>& option_specs() {
            o.dtype(parse_dtype(k, v));
          }
        },
-       [](auto& o) { return o.dtype() ? c10::IValue(dtype_name(*o.dtype())) : c10::IValue(); }},
+       [](auto& o) { return o.dtype() ? c10::IValue(util::dtype_name(*o.dtype())) : c10::IValue(); }},
       {"checkpoint", [](auto& o, auto& k, auto& v) { o.checkpoint(as_string(k, v)); },
        [](auto& o) { return c10::IValue(o.checkpoint()); }},
       {"resume", [](auto& o, auto& k, auto& v) { o.resume(as_bool(k, v)); },

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "isa_util.h"
+
 using Vec = std::vector<double>;
 
 // L-BFGS finds the minimum of a convex quadratic and of the Rosenbrock function.
@@ -109,8 +111,8 @@ TEST(Lbfgs, MemoryDirectionsEqualTheTwoLoopRecursion) {
     }
     return g;
   };
-  for (const char* isa : {"baseline", "avx2", "avx512"}) {
-    setenv("BOOSTHEAD_CPU_ISA", isa, 1);
+  for (const char* isa : boosthead::test::runnable_isas()) {
+    boosthead::test::ScopedIsa scoped(isa);
     boosthead::detail::LbfgsMemory memory(n, history);
     std::vector<std::pair<Vec, Vec>> pairs;
     Vec x(n, 0.0), g = grad(x), d;
@@ -152,5 +154,4 @@ TEST(Lbfgs, MemoryDirectionsEqualTheTwoLoopRecursion) {
     }
     EXPECT_EQ(compared, 11);
   }
-  unsetenv("BOOSTHEAD_CPU_ISA");
 }

@@ -4,9 +4,8 @@
 //   bench_solvers [rows] [features] [units] [outputs] [iterations] [threads]
 // defaults: 100000 128 4 10 50 (all cores)
 
-#include <boosthead/stage_solver.h>
-
 #include <ATen/Parallel.h>
+#include <boosthead/stage_solver.h>
 
 #include <chrono>
 #include <cstdio>

@@ -3,14 +3,13 @@
 //
 //   fit_csv data/Vehicle.csv Class vehicle.pt
 
+#include <ATen/Parallel.h>
 #include <boosthead/callbacks.h>
 #include <boosthead/data/csv.h>
 #include <boosthead/data/encoder.h>
 #include <boosthead/data/standardizer.h>
 #include <boosthead/model_file.h>
 #include <boosthead/trainer.h>
-
-#include <ATen/Parallel.h>
 
 #include <cstdio>
 #include <iostream>
@@ -67,18 +66,19 @@ int main(int argc, char** argv) {
     const int64_t half = std::max<int64_t>(1, result.head->num_stages() / 2);
     torch::NoGradGuard no_grad;
     const auto yv = y.index_select(0, split.second);
-    std::printf("validation metric with %lld stages: %.4f, with all %lld: %.4f\n",
-                static_cast<long long>(half),
-                boosthead::score_metric(result.head->loss(), result.head->forward(x_valid, half), yv),
-                static_cast<long long>(result.head->num_stages()),
-                boosthead::score_metric(result.head->loss(), result.head->forward(x_valid), yv));
+    std::printf(
+        "validation metric with %lld stages: %.4f, with all %lld: %.4f\n",
+        static_cast<long long>(half),
+        boosthead::score_metric(result.head->loss(), result.head->forward(x_valid, half), yv),
+        static_cast<long long>(result.head->num_stages()),
+        boosthead::score_metric(result.head->loss(), result.head->forward(x_valid), yv));
 
     boosthead::ModelInfo info;
     info.task = target_encoding.classification ? "classification" : "regression";
     info.target = target;
     info.feature_names = encoder.encoded_names();
-    info.class_names = target_encoding.classification ? target_encoding.classes
-                                                      : std::vector<std::string>{target};
+    info.class_names =
+        target_encoding.classification ? target_encoding.classes : std::vector<std::string>{target};
     info.columns = encoder.columns();
     info.standardizer = standardizer;
     boosthead::save_model(argv[3], *result.head, info);

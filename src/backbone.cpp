@@ -9,8 +9,8 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "torchscript_head.h"
 #include "io/atomic_file.h"
+#include "torchscript_head.h"
 
 namespace boosthead {
 namespace {
@@ -262,7 +262,7 @@ torch::Tensor FrozenBackbone::extract_cached(const torch::Tensor& inputs,
   archive.write("key", c10::IValue(key));
   archive.write("features", features, /*is_buffer=*/true);
   io::write_atomically(cache_path, "feature cache",
-                           [&](const std::string& tmp) { archive.save_to(tmp); });
+                       [&](const std::string& tmp) { archive.save_to(tmp); });
   return features;
 }
 

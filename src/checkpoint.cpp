@@ -1,8 +1,5 @@
 #include "checkpoint.h"
 
-#include "torchscript_head.h"
-#include "io/atomic_file.h"
-
 #include <fmt/format.h>
 #include <torch/serialize.h>
 
@@ -10,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+
+#include "io/atomic_file.h"
+#include "torchscript_head.h"
 
 namespace boosthead::detail {
 namespace {
@@ -94,8 +94,8 @@ TrainerState load_state(const std::string& path) {
     a.load_from(path);
   } catch (const std::exception& e) {
     std::string what = e.what();
-    throw std::invalid_argument(fmt::format("checkpoint '{}' is not readable ({})", path,
-                                            what.substr(0, what.find('\n'))));
+    throw std::invalid_argument(
+        fmt::format("checkpoint '{}' is not readable ({})", path, what.substr(0, what.find('\n'))));
   }
   try {
     c10::IValue v;

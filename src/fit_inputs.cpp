@@ -33,8 +33,7 @@ void check_features(const torch::Tensor& x, const char* what) {
   if (x.is_floating_point() && !all_finite(x)) {
     auto bad = (~torch::isfinite(x)).nonzero()[0];
     throw std::invalid_argument(fmt::format("{} contain NaN or Inf (first at row {}, column {})",
-                                            what, bad[0].item<int64_t>(),
-                                            bad[1].item<int64_t>()));
+                                            what, bad[0].item<int64_t>(), bad[1].item<int64_t>()));
   }
 }
 
@@ -78,7 +77,8 @@ bool finite_bits(const void* data, int64_t n, Bits exponent) {
 
 bool all_finite(const torch::Tensor& t) {
   // A plain loop on the host: torch::isfinite is a chain of several ops, run for every stage.
-  if (t.device().is_cpu() && (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble)) {
+  if (t.device().is_cpu() &&
+      (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble)) {
     auto c = t.contiguous();
     if (c.scalar_type() == torch::kFloat) {
       return finite_bits<uint32_t>(c.data_ptr(), c.numel(), 0x7f800000u);
@@ -148,8 +148,8 @@ FitInputs prepare_fit_inputs(const torch::Tensor& features, const torch::Tensor&
   in.loss = make_loss(in.loss_name);
   if (in.loss->is_classification() && targets.is_floating_point() &&
       !torch::equal(targets, targets.round())) {
-    throw std::invalid_argument(fmt::format(
-        "loss {} needs integer class labels, got fractional targets", in.loss_name));
+    throw std::invalid_argument(
+        fmt::format("loss {} needs integer class labels, got fractional targets", in.loss_name));
   }
 
   torch::Tensor x_train = features, y_train = targets, x_valid, y_valid;
@@ -164,9 +164,9 @@ FitInputs prepare_fit_inputs(const torch::Tensor& features, const torch::Tensor&
     x_valid = *valid_features;
     y_valid = *valid_targets;
   } else if (s.valid_fraction > 0.0) {
-    auto split = split_indices(
-        features.size(0), s.valid_fraction, s.seed,
-        in.loss->is_classification() ? targets.to(torch::kLong) : torch::Tensor());
+    auto split =
+        split_indices(features.size(0), s.valid_fraction, s.seed,
+                      in.loss->is_classification() ? targets.to(torch::kLong) : torch::Tensor());
     x_valid = features.index_select(0, split.second.to(features.device()));
     y_valid = targets.index_select(0, split.second.to(targets.device()));
     x_train = features.index_select(0, split.first.to(features.device()));

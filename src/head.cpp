@@ -129,9 +129,8 @@ torch::Tensor BoostedHeadImpl::predict_from_scores(const torch::Tensor& f) const
 torch::Tensor BoostedHeadImpl::staged_scores(const torch::Tensor& x, int64_t first,
                                              int64_t count) const {
   check_input(x);
-  TORCH_CHECK(first >= 0 && count >= 0 && first + count <= num_stages(),
-              "staged scores of stages ", first + 1, " to ", first + count, " asked of a head of ",
-              num_stages(), " stages");
+  TORCH_CHECK(first >= 0 && count >= 0 && first + count <= num_stages(), "staged scores of stages ",
+              first + 1, " to ", first + count, " asked of a head of ", num_stages(), " stages");
   torch::NoGradGuard no_grad;
   const int64_t j = units_per_stage_;
   auto out = torch::empty({count, x.size(0), num_outputs()}, hidden_weight.options());
@@ -139,10 +138,9 @@ torch::Tensor BoostedHeadImpl::staged_scores(const torch::Tensor& x, int64_t fir
   // The stages before `first` enter as one product; each later stage adds its own block.
   auto f = forward(x, first);
   const int64_t units = count * j;
-  auto h = activate(activation_,
-                    torch::addmm(hidden_bias.narrow(0, first * j, units),
-                                 x.to(hidden_weight.scalar_type()),
-                                 hidden_weight.narrow(0, first * j, units).t()));
+  auto h = activate(activation_, torch::addmm(hidden_bias.narrow(0, first * j, units),
+                                              x.to(hidden_weight.scalar_type()),
+                                              hidden_weight.narrow(0, first * j, units).t()));
   for (int64_t t = 0; t < count; ++t) {
     f.add_(stage_output_bias[first + t]);
     f.addmm_(h.narrow(1, t * j, j), output_weight.narrow(1, (first + t) * j, j).t());

@@ -1,5 +1,5 @@
-#include <boosthead/loss.h>
 #include <ATen/Parallel.h>
+#include <boosthead/loss.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -45,8 +45,8 @@ torch::Tensor logsumexp_rows(const torch::Tensor& f) {
 bool host_rows(std::initializer_list<const torch::Tensor*> ts) {
   const auto type = (*ts.begin())->scalar_type();
   for (const auto* t : ts) {
-    if (!t->device().is_cpu() || !t->is_contiguous() || t->scalar_type() != type ||
-        t->dim() != 2 || t->size(0) == 0) {
+    if (!t->device().is_cpu() || !t->is_contiguous() || t->scalar_type() != type || t->dim() != 2 ||
+        t->size(0) == 0) {
       return false;
     }
   }
@@ -59,15 +59,24 @@ bool host_rows(std::initializer_list<const torch::Tensor*> ts) {
 template <typename F>
 decltype(auto) with_columns(int64_t k, F&& fn) {
   switch (k) {
-    case 2: return fn(std::integral_constant<int, 2>{});
-    case 3: return fn(std::integral_constant<int, 3>{});
-    case 4: return fn(std::integral_constant<int, 4>{});
-    case 5: return fn(std::integral_constant<int, 5>{});
-    case 6: return fn(std::integral_constant<int, 6>{});
-    case 7: return fn(std::integral_constant<int, 7>{});
-    case 8: return fn(std::integral_constant<int, 8>{});
-    case 10: return fn(std::integral_constant<int, 10>{});
-    default: return fn(std::integral_constant<int, 0>{});
+    case 2:
+      return fn(std::integral_constant<int, 2>{});
+    case 3:
+      return fn(std::integral_constant<int, 3>{});
+    case 4:
+      return fn(std::integral_constant<int, 4>{});
+    case 5:
+      return fn(std::integral_constant<int, 5>{});
+    case 6:
+      return fn(std::integral_constant<int, 6>{});
+    case 7:
+      return fn(std::integral_constant<int, 7>{});
+    case 8:
+      return fn(std::integral_constant<int, 8>{});
+    case 10:
+      return fn(std::integral_constant<int, 10>{});
+    default:
+      return fn(std::integral_constant<int, 0>{});
   }
 }
 
@@ -430,11 +439,11 @@ class MultinomialLoss final : public Loss {
 };
 
 util::Registry<Loss>& registry() {
-  static util::Registry<Loss> r("loss", "losses",
-                                {{"squared", [] { return std::make_unique<SquaredLoss>(); }},
-                                 {"binary_logistic",
-                                  [] { return std::make_unique<BinaryLogisticLoss>(); }},
-                                 {"multinomial", [] { return std::make_unique<MultinomialLoss>(); }}});
+  static util::Registry<Loss> r(
+      "loss", "losses",
+      {{"squared", [] { return std::make_unique<SquaredLoss>(); }},
+       {"binary_logistic", [] { return std::make_unique<BinaryLogisticLoss>(); }},
+       {"multinomial", [] { return std::make_unique<MultinomialLoss>(); }}});
   return r;
 }
 
@@ -445,7 +454,7 @@ double Loss::value(const torch::Tensor& scores, const torch::Tensor& targets) co
 }
 
 std::pair<double, torch::Tensor> Loss::value_and_residuals(const torch::Tensor& scores,
-                                                          const torch::Tensor& targets) const {
+                                                           const torch::Tensor& targets) const {
   return {value(scores, targets), pseudo_residuals(scores, targets)};
 }
 

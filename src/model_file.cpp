@@ -92,7 +92,8 @@ void save_model(const std::string& path, const BoostedHeadImpl& head, const Mode
                        detail::string_list(info.ignored_columns));
   m.define(detail::head_methods("scores", "forward_stages", "feature columns") +
            "\ndef forward(self, x: Tensor) -> Tensor:\n"
-           "    return self.forward_stages(x, self.stages)\n" + kColumnMethods);
+           "    return self.forward_stages(x, self.stages)\n" +
+           kColumnMethods);
   io::write_atomically(path, "model file", [&](const std::string& tmp) { m.save(tmp); });
 }
 
@@ -190,8 +191,8 @@ LoadedModel load_model(const std::string& path, torch::Device device) {
     // c10::Error for a mistyped attribute or a bad head, torch::jit::ObjectAttributeError for a
     // missing attribute.
     std::string what = e.what();
-    bad_file(path, "missing, mistyped or invalid attribute (" + what.substr(0, what.find('\n')) +
-                       ")");
+    bad_file(path,
+             "missing, mistyped or invalid attribute (" + what.substr(0, what.find('\n')) + ")");
   }
 }
 

@@ -1,9 +1,5 @@
-#include <boosthead/pipeline.h>
-
 #include <boosthead/model_file.h>
-
-#include "torchscript_head.h"
-#include "io/atomic_file.h"
+#include <boosthead/pipeline.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -13,6 +9,9 @@
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
+
+#include "io/atomic_file.h"
+#include "torchscript_head.h"
 
 namespace boosthead {
 namespace {
@@ -95,7 +94,8 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
   m.register_attribute("format_version", c10::IntType::get(), kFormatVersion);
   m.register_attribute("task", c10::StringType::get(), info.task);
   m.register_attribute("num_features", c10::IntType::get(), d);
-  m.register_attribute("class_names", c10::ListType::ofStrings(), detail::string_list(info.class_names));
+  m.register_attribute("class_names", c10::ListType::ofStrings(),
+                       detail::string_list(info.class_names));
   m.register_attribute("feature_module", c10::StringType::get(), backbone.feature());
 
   // The selector was checked against the module when the backbone was loaded, so it is a dotted
@@ -112,9 +112,10 @@ void save_pipeline(const std::string& path, const FrozenBackbone& backbone,
       "    return f.reshape(f.size(0), -1)\n",
       call);
   try {
-    m.define(features_method +
-             detail::head_methods("head_scores", "head_forward_stages", "features from the backbone") +
-             kImageMethods);
+    m.define(
+        features_method +
+        detail::head_methods("head_scores", "head_forward_stages", "features from the backbone") +
+        kImageMethods);
   } catch (const std::exception& e) {
     throw std::invalid_argument(
         fmt::format("backbone '{}': cannot build the pipeline around {} (it must take one tensor "

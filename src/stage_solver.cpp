@@ -8,9 +8,9 @@
 #include <stdexcept>
 
 #include "lbfgs.h"
-#include "util/registry.h"
 #include "stage/evaluator.h"
 #include "stage/params.h"
+#include "util/registry.h"
 
 namespace boosthead {
 

@@ -133,12 +133,14 @@ TEST(BoostedHead, StagedScoresAreTheAnytimeForwardOfEachStage) {
     // The link applies to a stack of score matrices as to one.
     auto proba = b.head->proba_from_scores(staged);
     EXPECT_TRUE(torch::allclose(proba[0], b.head->predict_proba(x, first + 1), 1e-12, 1e-12));
-    EXPECT_TRUE(torch::equal(b.head->predict_from_scores(staged)[0], b.head->predict(x, first + 1)));
+    EXPECT_TRUE(
+        torch::equal(b.head->predict_from_scores(staged)[0], b.head->predict(x, first + 1)));
   }
   EXPECT_EQ(b.head->staged_scores(x, 6, 0).size(0), 0);
   EXPECT_THROW(b.head->staged_scores(x, 4, 3), c10::Error);
   auto bin = build("binary_logistic", 4, 1, 1, 3, Activation::Relu);
   auto staged = bin.head->staged_scores(x.to(torch::kFloat), 0, 3);
-  EXPECT_TRUE(torch::equal(bin.head->predict_from_scores(staged)[2], bin.head->predict(x.to(torch::kFloat))));
+  EXPECT_TRUE(torch::equal(bin.head->predict_from_scores(staged)[2],
+                           bin.head->predict(x.to(torch::kFloat))));
   EXPECT_EQ(bin.head->proba_from_scores(staged).sizes(), torch::IntArrayRef({3, 9, 2}));
 }

@@ -21,7 +21,8 @@ inline std::vector<const char*> runnable_isas() {
   if (top != detail::Isa::Baseline) out.push_back("avx2");
   if (top == detail::Isa::Avx512) out.push_back("avx512");
   if (out.size() < 3) {
-    ::testing::Test::RecordProperty("isas_not_on_this_cpu", out.size() == 1 ? "avx2 avx512" : "avx512");
+    ::testing::Test::RecordProperty("isas_not_on_this_cpu",
+                                    out.size() == 1 ? "avx2 avx512" : "avx512");
   }
   return out;
 }

@@ -1,5 +1,5 @@
-#include <boosthead/loss.h>
 #include <ATen/Parallel.h>
+#include <boosthead/loss.h>
 #include <gtest/gtest.h>
 
 #include "test_util.h"

@@ -92,16 +92,18 @@ TEST(ModelFile, ForwardColumnsEncodesRawColumnsByName) {
   const auto b = torch::tensor({1.0, 0.0, 4.0, 2.0}, torch::kFloat);
   const std::vector<std::string> c = {"y", "x", "x", "unseen"};
   // The encoding forward expects: numeric columns, then one 0/1 column per level.
-  const auto encoded = torch::stack(
-      {a, b.to(torch::kDouble), torch::tensor({0.0, 1.0, 1.0, 0.0}, torch::kDouble),
-       torch::tensor({1.0, 0.0, 0.0, 0.0}, torch::kDouble)}, 1);
+  const auto encoded =
+      torch::stack({a, b.to(torch::kDouble), torch::tensor({0.0, 1.0, 1.0, 0.0}, torch::kDouble),
+                    torch::tensor({1.0, 0.0, 0.0, 0.0}, torch::kDouble)},
+                   1);
   c10::Dict<std::string, torch::Tensor> numeric;
   numeric.insert("b", b);  // any order
   numeric.insert("a", a);
   c10::Dict<std::string, c10::List<std::string>> categorical;
   categorical.insert("c", c10::List<std::string>(c));
   torch::NoGradGuard ng;
-  EXPECT_TRUE(torch::equal(m.run_method("encode_columns", numeric, categorical).toTensor(), encoded));
+  EXPECT_TRUE(
+      torch::equal(m.run_method("encode_columns", numeric, categorical).toTensor(), encoded));
   EXPECT_TRUE(torch::allclose(m.run_method("forward_columns", numeric, categorical).toTensor(),
                               m.forward({encoded}).toTensor()));
   auto message = [&](const c10::Dict<std::string, torch::Tensor>& num,
@@ -121,7 +123,8 @@ TEST(ModelFile, ForwardColumnsEncodesRawColumnsByName) {
   EXPECT_NE(message(extra, categorical).find("unexpected column 'z'"), std::string::npos);
   auto wrong = numeric.copy();
   wrong.insert("c", a);
-  EXPECT_NE(message(wrong, c10::Dict<std::string, c10::List<std::string>>()).find("column 'c' is categorical"),
+  EXPECT_NE(message(wrong, c10::Dict<std::string, c10::List<std::string>>())
+                .find("column 'c' is categorical"),
             std::string::npos);
   auto short_b = numeric.copy();
   short_b.insert_or_assign("b", b.narrow(0, 0, 3));

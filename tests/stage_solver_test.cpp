@@ -1,13 +1,13 @@
-#include <boosthead/stage_solver.h>
 #include <ATen/Parallel.h>
+#include <boosthead/stage_solver.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
-#include "stage/evaluator.h"
 #include "isa_util.h"
+#include "stage/evaluator.h"
 #include "test_util.h"
 
 using namespace boosthead;
@@ -26,11 +26,11 @@ void expect_matches_autograd(const torch::Tensor& x, const torch::Tensor& r,
   const double n = static_cast<double>(x.size(0)), k = static_cast<double>(r.size(1));
   StageParams g;
   const double f = stage_objective(x, r, problem, p, &g);
-  std::vector<torch::Tensor> v{
-      p.w1.clone().requires_grad_(true), p.b1.clone().requires_grad_(true),
-      p.w2.clone().requires_grad_(true), p.b2.clone().requires_grad_(true)};
-  auto out = torch::addmm(v[3], activate(problem.activation(), torch::addmm(v[1], x, v[0].t())),
-                          v[2].t());
+  std::vector<torch::Tensor> v{p.w1.clone().requires_grad_(true), p.b1.clone().requires_grad_(true),
+                               p.w2.clone().requires_grad_(true),
+                               p.b2.clone().requires_grad_(true)};
+  auto out =
+      torch::addmm(v[3], activate(problem.activation(), torch::addmm(v[1], x, v[0].t())), v[2].t());
   auto obj = 0.5 * (out - r).pow(2).sum() / (n * k) +
              0.5 * problem.l2() / n * (v[0].pow(2).sum() + v[2].pow(2).sum());
   obj.backward();
@@ -171,7 +171,8 @@ TEST(StageSolver, FloatStagesMatchTheirFloat64Evaluation) {
     // 1,100 rows: more row groups than are summed in float32 before going into float64.
     for (int64_t n : {1, 63, 65, 200, 1100}) {
       for (int64_t j : {1, 3}) {
-        compare(n, 7, j, 3, std::string(isa) + " n=" + std::to_string(n) + " j=" + std::to_string(j));
+        compare(n, 7, j, 3,
+                std::string(isa) + " n=" + std::to_string(n) + " j=" + std::to_string(j));
       }
       // One unit with float64 residuals takes the general path.
       compare(n, 7, 1, 3, std::string(isa) + " n=" + std::to_string(n) + " float64 residuals",

@@ -12,8 +12,8 @@
 #include <fstream>
 #include <limits>
 
-#include "fit_inputs.h"
 #include "data/test_helpers.h"
+#include "fit_inputs.h"
 #include "test_util.h"
 
 using namespace boosthead;
@@ -140,10 +140,14 @@ TEST(Trainer, ValidationSplitEarlyStoppingAndKeepBest) {
   auto p = test::synthetic("binary_logistic", 240, 5, 2, 5);
   auto flip = torch::rand({240}) < 0.3;
   auto y = torch::where(flip, 1 - p.y, p.y);
-  auto fit =
-      Trainer(
-          TrainerOptions().stages(150).units_per_stage(4).shrinkage(1.0).valid_fraction(0.3).patience(5).seed(1))
-          .fit(p.x, y);
+  auto fit = Trainer(TrainerOptions()
+                         .stages(150)
+                         .units_per_stage(4)
+                         .shrinkage(1.0)
+                         .valid_fraction(0.3)
+                         .patience(5)
+                         .seed(1))
+                 .fit(p.x, y);
   EXPECT_EQ(fit.stop_reason, "early_stopping");
   EXPECT_LT(fit.stages_trained, 150);
   EXPECT_EQ(fit.stages_trained - fit.best_stages, 5);
@@ -157,7 +161,8 @@ TEST(Trainer, PatienceWithoutAValidationSetIsRefused) {
   auto p = test::synthetic("binary_logistic", 60, 3, 2, 5);
   EXPECT_ERROR_HAS(Trainer(TrainerOptions().stages(5).patience(3)).fit(p.x, p.y),
                    "patience 3 needs a validation set");
-  EXPECT_NO_THROW(Trainer(TrainerOptions().stages(2).patience(3).valid_fraction(0.3)).fit(p.x, p.y));
+  EXPECT_NO_THROW(
+      Trainer(TrainerOptions().stages(2).patience(3).valid_fraction(0.3)).fit(p.x, p.y));
   EXPECT_ERROR_HAS(validate_options(TrainerOptions().valid_fraction(1.0)),
                    "valid_fraction must be in [0, 1), got 1");
   EXPECT_ERROR_HAS(validate_options(TrainerOptions().subsample(0.0)),
@@ -276,7 +281,8 @@ TEST(TrainerCheckpoint, InterruptedAndResumedFitEqualsAnUninterruptedOne) {
   auto p = test::synthetic("multinomial", 200, 5, 3, 21);
   const auto path = temp_path("resume.ckpt");
   std::remove(path.c_str());
-  auto opts = TrainerOptions().stages(10).units_per_stage(2).max_iter(40).seed(3).valid_fraction(0.2);
+  auto opts =
+      TrainerOptions().stages(10).units_per_stage(2).max_iter(40).seed(3).valid_fraction(0.2);
   auto full = Trainer(opts).fit(p.x, p.y);
 
   auto with_ckpt = opts;
@@ -321,8 +327,8 @@ TEST(TrainerCheckpoint, CorruptCheckpointIsANamedError) {
 TEST(TrainerWarmStart, AddsStagesAndKeepsTheOnesItHas) {
   auto p = test::synthetic("binary_logistic", 200, 4, 2, 23);
   auto base = Trainer(TrainerOptions().stages(5).units_per_stage(2).max_iter(30)).fit(p.x, p.y);
-  auto more = Trainer(TrainerOptions().stages(3).max_iter(30).seed(9).init_head(base.head))
-                  .fit(p.x, p.y);
+  auto more =
+      Trainer(TrainerOptions().stages(3).max_iter(30).seed(9).init_head(base.head)).fit(p.x, p.y);
   EXPECT_EQ(more.head->num_stages(), 8);
   EXPECT_EQ(more.stages_resumed, 5);
   EXPECT_EQ(more.history.front().stage, 6);
@@ -421,9 +427,9 @@ TEST(StandardizedFit, SplitsThenStandardisesWithTheTrainingRowsOnly) {
   EXPECT_TRUE(torch::allclose(got.standardizer.scale, s.scale));
   EXPECT_EQ(got.train_rows, train.numel());
   EXPECT_EQ(got.valid_rows, valid.numel());
-  const auto by_hand = Trainer(options).fit(
-      s.transform(x.index_select(0, train)), p.y.index_select(0, train),
-      s.transform(x.index_select(0, valid)), p.y.index_select(0, valid));
+  const auto by_hand =
+      Trainer(options).fit(s.transform(x.index_select(0, train)), p.y.index_select(0, train),
+                           s.transform(x.index_select(0, valid)), p.y.index_select(0, valid));
   EXPECT_TRUE(torch::equal(got.fit.head->hidden_weight, by_hand.head->hidden_weight));
   EXPECT_TRUE(torch::equal(got.fit.head->output_bias, by_hand.head->output_bias));
   // float32 unless the trainer has a dtype.

@@ -46,8 +46,7 @@ class Loss {
   /// The same Newton step given the pseudo-residuals at these scores, which the built-in losses
   /// use instead of recomputing them. By default calls the three-argument form.
   virtual double newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
-                             const torch::Tensor& direction,
-                             const torch::Tensor& residuals) const;
+                             const torch::Tensor& direction, const torch::Tensor& residuals) const;
   /// The loss of each row (N), differentiable with autograd.
   virtual torch::Tensor row_loss(const torch::Tensor& scores,
                                  const torch::Tensor& targets) const = 0;

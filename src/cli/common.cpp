@@ -1,7 +1,5 @@
 #include "common.h"
 
-#include "../io/atomic_file.h"
-
 #include <ATen/Parallel.h>
 #include <boosthead/data/encoder.h>
 #include <c10/util/Exception.h>
@@ -16,6 +14,8 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+
+#include "../io/atomic_file.h"
 
 namespace boosthead::cli {
 namespace {

@@ -8,8 +8,8 @@
 #include <torch/types.h>
 
 #include <functional>
-#include <stdexcept>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

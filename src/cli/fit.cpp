@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
-#include <stdexcept>
 #include <optional>
+#include <stdexcept>
 
 #include "common.h"
 #include "images.h"
@@ -103,9 +103,9 @@ std::vector<std::string> fit_feature_columns(const data::Table& table, const std
       throw UsageError(fmt::format("--ignore-columns lists the target '{}'", target));
     }
     if (!table.has_column(name)) {
-      throw std::invalid_argument(fmt::format(
-          "--ignore-columns: {} has no column '{}' (its columns: {})", source, name,
-          fmt::join(table.columns, ", ")));
+      throw std::invalid_argument(
+          fmt::format("--ignore-columns: {} has no column '{}' (its columns: {})", source, name,
+                      fmt::join(table.columns, ", ")));
     }
   }
   std::vector<std::string> features;
@@ -244,8 +244,8 @@ void run_fit(const FitArgs& a) {
     target = data::fit_target(table, a.target, a.task);
     if (!a.quiet) std::cerr << "boosthead: task: " << target.reason << std::endl;
   }
-  const auto encoder = init ? data::FeatureEncoder(init->info.columns)
-                            : data::FeatureEncoder::fit(table, features);
+  const auto encoder =
+      init ? data::FeatureEncoder(init->info.columns) : data::FeatureEncoder::fit(table, features);
   if (!init) warn_identifier_columns(encoder, table.num_rows());
   if (init) encoder.check_columns(table, fmt::format("the initial model '{}'", a.init_model));
   const auto x = encoder.transform(table);

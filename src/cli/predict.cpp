@@ -69,11 +69,11 @@ void run_predict_images(const PredictArgs& a) {
 
 // Rows with a missing input cell: with --drop-missing they are left unscored (their output
 // cells stay empty, so the output keeps one line per input row), otherwise the first is an error.
-std::vector<int64_t> rows_to_score(const data::Table& table, const std::vector<std::string>& columns,
-                                   bool drop_missing) {
+std::vector<int64_t> rows_to_score(const data::Table& table,
+                                   const std::vector<std::string>& columns, bool drop_missing) {
   if (!drop_missing) data::check_no_missing(table, columns);
-  const auto missing = drop_missing ? data::rows_with_missing(table, columns)
-                                    : std::vector<int64_t>{};
+  const auto missing =
+      drop_missing ? data::rows_with_missing(table, columns) : std::vector<int64_t>{};
   std::vector<int64_t> keep;
   for (int64_t r = 0, next = 0; r < table.num_rows(); ++r) {
     if (next < static_cast<int64_t>(missing.size()) && missing[next] == r) {

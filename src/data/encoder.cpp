@@ -26,8 +26,7 @@ std::string missing_message(const Table& table, const std::string& cell, const s
                             size_t row) {
   const bool na = cell.find("NA") != std::string::npos;
   return fmt::format("{}: missing value ({}) in column '{}' at row {}", table.source,
-                     na ? "NA" : "empty cell", column,
-                     table.row_number(static_cast<int64_t>(row)));
+                     na ? "NA" : "empty cell", column, table.row_number(static_cast<int64_t>(row)));
 }
 
 // Parses a cell that must hold a finite number; `what` words the error for the non-number case.
@@ -191,11 +190,10 @@ TargetEncoding fit_target(const Table& table, const std::string& column, const s
     if (!first_text_row && !parse_number(cell)) first_text_row = r;
   }
 
-  const int64_t rows = table.num_rows() - static_cast<int64_t>(
-                                             std::count_if(table.rows.begin(), table.rows.end(),
-                                                           [&](const auto& row) {
-                                                             return is_missing(row[idx]);
-                                                           }));
+  const int64_t rows =
+      table.num_rows() -
+      static_cast<int64_t>(std::count_if(table.rows.begin(), table.rows.end(),
+                                         [&](const auto& row) { return is_missing(row[idx]); }));
   if (!task.empty()) {
     enc.classification = task == "classification";
     enc.reason = fmt::format("{} as asked", task);
@@ -233,8 +231,7 @@ TargetEncoding fit_target(const Table& table, const std::string& column, const s
       throw std::invalid_argument(
           fmt::format("{}: target column '{}' is not numeric (row {} holds '{}'), so it cannot be "
                       "a regression target",
-                      table.source, column,
-                      table.row_number(static_cast<int64_t>(*first_text_row)),
+                      table.source, column, table.row_number(static_cast<int64_t>(*first_text_row)),
                       table.rows[*first_text_row][idx]));
     }
     return enc;

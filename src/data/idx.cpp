@@ -202,8 +202,9 @@ torch::Tensor read_idx(const std::string& path) {
   // A corrupt header must not make us allocate more than the file can hold.
   const uint64_t header = 4 + raw_dims.size();
   if (const auto room = reader.max_remaining(header); room && payload > *room) {
-    const std::string declared = fmt::format("the header declares {} {} values ({} bytes)",
-                                             shape_text(dims), util::dtype_name(info.dtype), payload);
+    const std::string declared =
+        fmt::format("the header declares {} {} values ({} bytes)", shape_text(dims),
+                    util::dtype_name(info.dtype), payload);
     throw std::invalid_argument(
         reader.compressed()
             ? fmt::format("{}: truncated IDX data: {}, more than its gzip data can hold", path,

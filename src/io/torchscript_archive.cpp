@@ -138,7 +138,8 @@ void check_torchscript_archive(const std::string& path, const std::string& what)
         uint64_t f = x + 4;
         for (uint64_t* field : {&r.size, &r.packed, &r.offset}) {
           if (*field != 0xFFFFFFFF) continue;
-          if (f + 8 > x + 4 + len) fail(fmt::format("record '{}' has a damaged zip64 field", r.name));
+          if (f + 8 > x + 4 + len)
+            fail(fmt::format("record '{}' has a damaged zip64 field", r.name));
           *field = le(bytes, f, 8);
           f += 8;
         }
@@ -155,8 +156,7 @@ void check_torchscript_archive(const std::string& path, const std::string& what)
         le(bytes, r.offset, 4) != kLocalHeader) {
       fail(fmt::format("record '{}' has a damaged local header", r.name));
     }
-    const uint64_t name_len = le(bytes, r.offset + 26, 2),
-                   extra_len = le(bytes, r.offset + 28, 2);
+    const uint64_t name_len = le(bytes, r.offset + 26, 2), extra_len = le(bytes, r.offset + 28, 2);
     const uint64_t data = r.offset + 30 + name_len + extra_len;
     if (data > cd_offset || bytes.compare(r.offset + 30, name_len, r.name) != 0) {
       fail(fmt::format("record '{}' has a damaged local header", r.name));

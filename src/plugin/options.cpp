@@ -1,7 +1,5 @@
 #include "options.h"
 
-#include "../util/dtype.h"
-
 #include <boosthead/activation.h>
 #include <boosthead/loss.h>
 #include <boosthead/stage_solver.h>
@@ -10,6 +8,8 @@
 #include <algorithm>
 #include <functional>
 #include <vector>
+
+#include "../util/dtype.h"
 
 namespace boosthead::plugin {
 
@@ -28,8 +28,8 @@ std::string type_name(const c10::IValue& v) {
 }
 
 [[noreturn]] void type_error(const std::string& key, const char* expected, const c10::IValue& v) {
-  C10_THROW_ERROR(TypeError, fmt::format("option '{}' must be {}, got {}", key, expected,
-                                         type_name(v)));
+  C10_THROW_ERROR(TypeError,
+                  fmt::format("option '{}' must be {}, got {}", key, expected, type_name(v)));
 }
 
 int64_t as_int(const std::string& key, const c10::IValue& v) {
@@ -142,9 +142,7 @@ const std::vector<OptionSpec>& option_specs() {
            }
          }
        },
-       [](auto& o) {
-         return o.device() ? c10::IValue(o.device()->str()) : c10::IValue();
-       }},
+       [](auto& o) { return o.device() ? c10::IValue(o.device()->str()) : c10::IValue(); }},
       {"dtype",
        [](auto& o, auto& k, auto& v) {
          if (v.isNone()) {
@@ -153,7 +151,9 @@ const std::vector<OptionSpec>& option_specs() {
            o.dtype(parse_dtype(k, v));
          }
        },
-       [](auto& o) { return o.dtype() ? c10::IValue(util::dtype_name(*o.dtype())) : c10::IValue(); }},
+       [](auto& o) {
+         return o.dtype() ? c10::IValue(util::dtype_name(*o.dtype())) : c10::IValue();
+       }},
       {"checkpoint", [](auto& o, auto& k, auto& v) { o.checkpoint(as_string(k, v)); },
        [](auto& o) { return c10::IValue(o.checkpoint()); }},
       {"resume", [](auto& o, auto& k, auto& v) { o.resume(as_bool(k, v)); },

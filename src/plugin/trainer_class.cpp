@@ -167,8 +167,8 @@ class TorchTrainer : public torch::CustomClassHolder {
   void truncate(int64_t stages) {
     check_fitted();
     if (stages < 0 || stages > head_->num_stages()) {
-      value_error(fmt::format("cannot truncate a head of {} stages to {}", head_->num_stages(),
-                              stages));
+      value_error(
+          fmt::format("cannot truncate a head of {} stages to {}", head_->num_stages(), stages));
     }
     head_->truncate(stages);
   }
@@ -294,8 +294,8 @@ class TorchTrainer : public torch::CustomClassHolder {
     if (head_) {
       meta.insert("units_per_stage", head_->units_per_stage());
       meta.insert("activation", activation_name(head_->activation()));
-      tensors = {head_->hidden_weight.detach(),  head_->hidden_bias.detach(),
-                 head_->output_weight.detach(),  head_->output_bias.detach(),
+      tensors = {head_->hidden_weight.detach(),     head_->hidden_bias.detach(),
+                 head_->output_weight.detach(),     head_->output_bias.detach(),
                  head_->stage_output_bias.detach(), head_->initial_score.detach()};
     }
     if (head_ && standardizer_.mean.defined()) {
@@ -382,8 +382,8 @@ class TorchTrainer : public torch::CustomClassHolder {
     const auto d = head_->num_features();
     if (!x.defined()) value_error("expected a feature tensor, got an undefined tensor");
     if (x.dim() != 2) {
-      value_error(fmt::format("expected 2-D features (N x {}), got {}-D of shape [{}]", d,
-                              x.dim(), fmt::join(x.sizes().vec(), ", ")));
+      value_error(fmt::format("expected 2-D features (N x {}), got {}-D of shape [{}]", d, x.dim(),
+                              fmt::join(x.sizes().vec(), ", ")));
     }
     if (x.size(1) != d) {
       value_error(fmt::format("expected {} feature columns, got {}", d, x.size(1)));
@@ -393,8 +393,8 @@ class TorchTrainer : public torch::CustomClassHolder {
                               head_->hidden_weight.device().str()));
     }
     if (stages < -1 || stages > head_->num_stages()) {
-      value_error(fmt::format("stages must be -1 (all) or in [0, {}], got {}",
-                              head_->num_stages(), stages));
+      value_error(fmt::format("stages must be -1 (all) or in [0, {}], got {}", head_->num_stages(),
+                              stages));
     }
     if (!standardizer_.mean.defined()) return x;
     return standardizer_.transform(x, head_->hidden_weight.scalar_type());
@@ -433,11 +433,12 @@ TORCH_LIBRARY(boosthead, m) {
            "Fits with an explicit validation set; returns a summary dict.",
            {torch::arg("features"), torch::arg("targets"), torch::arg("valid_features"),
             torch::arg("valid_targets")})
-      .def("fit_tabular", &TorchTrainer::fit_tabular,
-           "Fits on encoded, unstandardised features as the command line does (standardisation "
-           "inside the model); returns a summary dict.",
-           {torch::arg("features"), torch::arg("targets"), torch::arg("valid_features") = c10::nullopt,
-            torch::arg("valid_targets") = c10::nullopt})
+      .def(
+          "fit_tabular", &TorchTrainer::fit_tabular,
+          "Fits on encoded, unstandardised features as the command line does (standardisation "
+          "inside the model); returns a summary dict.",
+          {torch::arg("features"), torch::arg("targets"),
+           torch::arg("valid_features") = c10::nullopt, torch::arg("valid_targets") = c10::nullopt})
       .def("summary", &TorchTrainer::summary, "The last fit's summary.")
       .def("history", &TorchTrainer::history, "One dict per trained stage.")
       .def("progress", &TorchTrainer::progress,
@@ -471,8 +472,7 @@ TORCH_LIBRARY(boosthead, m) {
       .def("to", &TorchTrainer::to, "Moves the head to a device (and dtype).",
            {torch::arg("device"), torch::arg("dtype") = c10::nullopt})
       .def("export", &TorchTrainer::export_model,
-           "Writes the head as a boosthead model file for torch.jit.load.",
-           {torch::arg("path")})
+           "Writes the head as a boosthead model file for torch.jit.load.", {torch::arg("path")})
       .def("save_model", &TorchTrainer::save_model_with_info,
            "Writes the model file with feature names, class names and column encodings.",
            {torch::arg("path"), torch::arg("task"), torch::arg("target"),

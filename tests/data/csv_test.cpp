@@ -230,8 +230,12 @@ TEST(Csv, ToCsvKeepsEmptyCellsOfSingleColumnTables) {
 // Found by fuzz/csv_fuzz: a byte order mark that is not at the start of the text (here after a
 // blank line) belongs to the first column name, and writing it back must keep it there.
 TEST(Csv, ToCsvKeepsAByteOrderMarkInTheFirstColumnName) {
-  const auto t = bd::parse_csv("\r\xEF\xBB\xBF" "a,b\n1,2\n");
-  ASSERT_EQ(t.columns, (std::vector<std::string>{"\xEF\xBB\xBF" "a", "b"}));
+  const auto t = bd::parse_csv(
+      "\r\xEF\xBB\xBF"
+      "a,b\n1,2\n");
+  ASSERT_EQ(t.columns, (std::vector<std::string>{"\xEF\xBB\xBF"
+                                                 "a",
+                                                 "b"}));
   const auto back = bd::parse_csv(bd::to_csv(t));
   EXPECT_EQ(back.columns, t.columns);
   EXPECT_EQ(back.rows, t.rows);

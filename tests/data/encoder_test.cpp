@@ -116,10 +116,11 @@ TEST(FeatureEncoder, UnknownLevelsEncodeAsNoLevelAndAreCounted) {
   const auto t = bd::parse_csv("x,Motor\n1,A\n2,Z\n3,B\n4,Y\n", "t.csv");
   std::vector<bd::UnknownLevelCount> counts;
   const auto x = enc.transform(t, bd::UnknownLevels::Zeros, &counts);
-  EXPECT_TRUE(torch::equal(x, torch::tensor({{1.0, 1.0, 0.0, 0.0},
-                                             {2.0, 0.0, 0.0, 0.0},
-                                             {3.0, 0.0, 1.0, 0.0},
-                                             {4.0, 0.0, 0.0, 0.0}}, torch::kFloat64)));
+  EXPECT_TRUE(torch::equal(
+      x,
+      torch::tensor(
+          {{1.0, 1.0, 0.0, 0.0}, {2.0, 0.0, 0.0, 0.0}, {3.0, 0.0, 1.0, 0.0}, {4.0, 0.0, 0.0, 0.0}},
+          torch::kFloat64)));
   ASSERT_EQ(counts.size(), 1u);
   EXPECT_EQ(counts[0].column, "Motor");
   EXPECT_EQ(counts[0].rows, 2);
@@ -173,7 +174,8 @@ TEST(FitTarget, FewDistinctIntegersAreClassesAndTheReasonSaysWhy) {
   for (int i = 0; i < 400; ++i) fifty += std::to_string(i % 50) + "\n";
   EXPECT_TRUE(bd::fit_target(bd::parse_csv(fifty, "m.csv"), "y").classification);
   // Text and quoted columns say so.
-  EXPECT_NE(bd::fit_target(bd::parse_csv("y\na\nb\n", "t.csv"), "y").reason.find("holds text ('a' at row 1)"),
+  EXPECT_NE(bd::fit_target(bd::parse_csv("y\na\nb\n", "t.csv"), "y")
+                .reason.find("holds text ('a' at row 1)"),
             std::string::npos);
   EXPECT_NE(bd::fit_target(bd::parse_csv("y\n\"1\"\n\"2\"\n", "q.csv"), "y").reason.find("quoted"),
             std::string::npos);
@@ -337,6 +339,7 @@ TEST(FeatureEncoder, ErrorsNameTheFileRowAfterRowsWereDropped) {
   bd::TargetEncoding target;
   target.classification = true;
   target.classes = {"p", "q"};
-  EXPECT_ERROR_HAS(bd::encode_target(kept, "y", target), "unknown class 'r' in column 'y' at row 4");
+  EXPECT_ERROR_HAS(bd::encode_target(kept, "y", target),
+                   "unknown class 'r' in column 'y' at row 4");
   EXPECT_ERROR_HAS(bd::fit_target(kept, "x", "regression"), "row 4 holds 'z'");
 }

@@ -228,8 +228,7 @@ TEST(Idx, HeaderClaimingMoreThanTheFileHoldsIsRejectedBeforeAllocating) {
   const auto bytes = idx_header(0x08, {0xFFFFFFFBu}) + "abcd";
   write_plain(dir.file("claim"), bytes);
   write_gzip(dir.file("claim.gz"), bytes);
-  EXPECT_ERROR_HAS(bd::read_idx(dir.file("claim")),
-                   "(4294967291 bytes) but only 4 bytes follow");
+  EXPECT_ERROR_HAS(bd::read_idx(dir.file("claim")), "(4294967291 bytes) but only 4 bytes follow");
   EXPECT_ERROR_HAS(bd::read_idx(dir.file("claim.gz")),
                    "(4294967291 bytes), more than its gzip data can hold");
 }
@@ -238,8 +237,7 @@ TEST(Idx, HeaderClaimingMoreThanTheFileHoldsIsRejectedBeforeAllocating) {
 // int64 made torch::empty throw c10::Error instead of our own error.
 TEST(Idx, EmptyArrayWithHugeDimensionsIsRejected) {
   TempDir dir;
-  write_plain(dir.file("empty_huge"),
-              idx_header(0x0B, {0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}));
+  write_plain(dir.file("empty_huge"), idx_header(0x0B, {0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}));
   EXPECT_ERROR_HAS(bd::read_idx(dir.file("empty_huge")), "over the 4 GiB limit");
   write_plain(dir.file("empty"), idx_header(0x08, {0, 28, 28}));
   EXPECT_EQ(bd::read_idx(dir.file("empty")).sizes(), (std::vector<int64_t>{0, 28, 28}));

@@ -35,7 +35,7 @@ struct Table {
   /// The 1-based row number in `source` of row `index` (see `row_numbers`).
   int64_t row_number(int64_t index) const {
     return static_cast<size_t>(index) < row_numbers.size() ? row_numbers[static_cast<size_t>(index)]
-                                                            : index + 1;
+                                                           : index + 1;
   }
   /// Index of a column; throws std::invalid_argument naming the column and listing those that
   /// exist.

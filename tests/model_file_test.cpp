@@ -116,7 +116,7 @@ TEST(ModelFile, ForwardColumnsEncodesRawColumnsByName) {
     return std::string("no error");
   };
   auto fewer = numeric.copy();
-  fewer.erase("b");
+  (void)fewer.erase("b");
   EXPECT_NE(message(fewer, categorical).find("column 'b' is missing"), std::string::npos);
   auto extra = numeric.copy();
   extra.insert("z", a);

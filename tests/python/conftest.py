@@ -6,6 +6,7 @@ The command-line tests find the `boosthead` executable in $BOOSTHEAD_BUILD_DIR (
 <repo>/build).
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,8 @@ def plugin():
     return import_installed_package()
 
 
-@pytest.fixture(scope="session")
-def cli():
-    """The `boosthead` command-line tool of the build."""
-    import os
-
+def cli_path():
+    """The `boosthead` command-line tool of the build ($BOOSTHEAD_BUILD_DIR, default build/)."""
     build_dir = Path(os.environ.get("BOOSTHEAD_BUILD_DIR", REPO_ROOT / "build"))
     if not build_dir.is_absolute():
         build_dir = REPO_ROOT / build_dir
@@ -42,3 +40,8 @@ def cli():
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; build it or set BOOSTHEAD_BUILD_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return cli_path()

@@ -7,28 +7,17 @@ The command-line tool is looked up in $BOOSTHEAD_BUILD_DIR (default: <repo>/buil
 import csv
 import gzip
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import cli_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["ant", "bee", "cat"]
 STAGES = 5
-
-
-def cli_path():
-    build_dir = Path(os.environ.get("BOOSTHEAD_BUILD_DIR", REPO_ROOT / "build"))
-    if not build_dir.is_absolute():
-        build_dir = REPO_ROOT / build_dir
-    path = build_dir / "boosthead"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found; build the boosthead_cli target or set BOOSTHEAD_BUILD_DIR")
-    return path
 
 
 def write_idx(path, array):

@@ -8,6 +8,7 @@
 #include <torch/cuda.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -100,6 +101,20 @@ std::vector<std::string> feature_columns(const data::Table& table, const std::st
   return features;
 }
 
+std::vector<int64_t> rows_except(int64_t n, const std::vector<int64_t>& excluded) {
+  std::vector<int64_t> keep;
+  keep.reserve(static_cast<size_t>(n) - std::min(excluded.size(), static_cast<size_t>(n)));
+  size_t next = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    if (next < excluded.size() && excluded[next] == r) {
+      ++next;
+    } else {
+      keep.push_back(r);
+    }
+  }
+  return keep;
+}
+
 void handle_missing(data::Table& table, const std::vector<std::string>& columns, bool drop_missing,
                     bool quiet) {
   if (!drop_missing) {
@@ -108,16 +123,7 @@ void handle_missing(data::Table& table, const std::vector<std::string>& columns,
   }
   const auto missing = data::rows_with_missing(table, columns);
   if (missing.empty()) return;
-  std::vector<int64_t> keep;
-  keep.reserve(table.rows.size() - missing.size());
-  size_t next = 0;
-  for (int64_t r = 0; r < table.num_rows(); ++r) {
-    if (next < missing.size() && missing[next] == r) {
-      ++next;
-    } else {
-      keep.push_back(r);
-    }
-  }
+  const auto keep = rows_except(table.num_rows(), missing);
   if (keep.empty()) {
     throw std::invalid_argument(fmt::format("{}: every one of its {} rows has a missing value",
                                             table.source, table.num_rows()));

@@ -63,6 +63,9 @@ data::Table read_table(const std::string& path, bool quiet = false);
 std::vector<std::string> feature_columns(const data::Table& table, const std::string& target,
                                          const std::string& source);
 
+/// The rows 0..n-1 that are not in `excluded` (sorted, as rows_with_missing gives them).
+std::vector<int64_t> rows_except(int64_t n, const std::vector<int64_t>& excluded);
+
 /// Deals with missing cells in `columns`: with `drop_missing` the rows holding any are dropped
 /// (their count goes to stderr unless `quiet`), otherwise the first one is an error naming row
 /// and column. Throws when no row is left.

@@ -74,14 +74,7 @@ std::vector<int64_t> rows_to_score(const data::Table& table,
   if (!drop_missing) data::check_no_missing(table, columns);
   const auto missing =
       drop_missing ? data::rows_with_missing(table, columns) : std::vector<int64_t>{};
-  std::vector<int64_t> keep;
-  for (int64_t r = 0, next = 0; r < table.num_rows(); ++r) {
-    if (next < static_cast<int64_t>(missing.size()) && missing[next] == r) {
-      ++next;
-    } else {
-      keep.push_back(r);
-    }
-  }
+  const auto keep = rows_except(table.num_rows(), missing);
   if (drop_missing && !missing.empty()) {
     std::cerr << fmt::format(
         "boosthead: {} of {} rows have missing values; their predictions are left empty\n",

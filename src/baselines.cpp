@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "fit_inputs.h"
+#include "target_scale.h"
 
 namespace boosthead {
 namespace {
@@ -30,6 +31,18 @@ double default_lr(const std::string& method) {
   if (method == "adam") return 1e-3;
   if (method == "sgd") return 1e-2;
   return 1.0;
+}
+
+// A constant rate is what Adam is used with; SGD without a schedule stalls at its noise floor.
+int64_t default_lr_patience(const std::string& method) { return method == "sgd" ? 3 : 0; }
+
+// Factor of each step down of the learning rate (scikit-learn's "adaptive" uses the same).
+constexpr double kLrStepDown = 0.2;
+
+void scale_learning_rate(torch::optim::Optimizer& optimizer, double factor) {
+  for (auto& group : optimizer.param_groups()) {
+    group.options().set_lr(group.options().get_lr() * factor);
+  }
 }
 
 }  // namespace
@@ -71,6 +84,10 @@ BaselineTrainer::BaselineTrainer(BaselineOptions options) : options_(std::move(o
   }
   if (o.patience() < 0)
     throw std::invalid_argument(fmt::format("patience must be non-negative, got {}", o.patience()));
+  if (o.lr_patience() < -1) {
+    throw std::invalid_argument(fmt::format(
+        "lr_patience must be -1 (the method's default) or non-negative, got {}", o.lr_patience()));
+  }
   activation_from_name(o.activation());
 }
 
@@ -99,6 +116,11 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   const Activation act = activation_from_name(o.activation());
   auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets,
                                        detail::fit_settings(o));
+  const auto y_units = o.standardize_targets() && in.loss_name == "squared"
+                           ? detail::TargetScale::fit(in.y)
+                           : detail::TargetScale{};
+  in.y = y_units.to_trained(in.y);
+  if (in.has_valid()) in.y_valid = y_units.to_trained(in.y_valid);
   // The caller may be inside a NoGradGuard; training needs autograd.
   torch::AutoGradMode grad_mode(true);
   const std::string& loss_name = in.loss_name;
@@ -140,7 +162,7 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
     optimizer = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(lr));
   } else if (o.method() == "sgd") {
     optimizer = std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(lr).momentum(o.momentum()));
+        params, torch::optim::SGDOptions(lr).momentum(o.momentum()).nesterov(o.momentum() > 0.0));
   } else {
     optimizer = std::make_unique<torch::optim::LBFGS>(
         params, torch::optim::LBFGSOptions(lr)
@@ -149,6 +171,10 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   }
   const bool full_batch = o.method() == "lbfgs";
   const int64_t batch = std::min(o.batch_size(), n);
+  const int64_t lr_patience =
+      o.lr_patience() >= 0 ? o.lr_patience() : default_lr_patience(o.method());
+  double watched_best = INFINITY;  // the loss the schedule watches
+  int64_t since_watched = 0;
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; ++i) order[i] = i;
 
@@ -160,8 +186,8 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
   // The network as the result holds it: one stage of h units with unit scale.
   auto as_head = [&](const StageParams& params) {
     torch::NoGradGuard no_grad;
-    BoostedHead head(d, h, act, loss_name, f0);
-    head->append_stage(params, 1.0);
+    BoostedHead head(d, h, act, loss_name, y_units.bias_to_original(f0));
+    head->append_stage(y_units.stage_to_original(params), 1.0);
     return head;
   };
   // Seconds spent in epoch callbacks, left out of the fit's time.
@@ -188,11 +214,23 @@ BaselineResult BaselineTrainer::run(const torch::Tensor& features, const torch::
 
     EpochRecord rec;
     rec.epoch = epoch;
-    rec.train_loss = mean_loss(x, y);
-    if (has_valid) rec.valid_loss = mean_loss(xv, yv);
-    if (!std::isfinite(rec.train_loss) || (has_valid && !std::isfinite(*rec.valid_loss))) {
+    const double train_loss = mean_loss(x, y);
+    const double valid_loss = has_valid ? mean_loss(xv, yv) : 0.0;
+    if (!std::isfinite(train_loss) || !std::isfinite(valid_loss)) {
       reason = "diverged";
       break;
+    }
+    rec.train_loss = y_units.loss_to_original(train_loss);
+    if (has_valid) rec.valid_loss = y_units.loss_to_original(valid_loss);
+    if (lr_patience > 0) {
+      const double watched = has_valid ? valid_loss : train_loss;
+      if (watched < watched_best) {
+        watched_best = watched;
+        since_watched = 0;
+      } else if (++since_watched >= lr_patience) {
+        scale_learning_rate(*optimizer, kLrStepDown);
+        since_watched = 0;
+      }
     }
     rec.seconds = elapsed();
     result.history.push_back(rec);

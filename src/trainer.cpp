@@ -2,6 +2,7 @@
 #include <boosthead/stage_solver.h>
 #include <boosthead/trainer.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "checkpoint.h"
 #include "fit_inputs.h"
 #include "stage/evaluator.h"
+#include "target_scale.h"
 
 namespace boosthead {
 namespace {
@@ -113,9 +115,9 @@ void copy_head(const BoostedHeadImpl& from, BoostedHeadImpl& to, const torch::Te
 void validate_options(const TrainerOptions& o) {
   if (o.stages() < 1)
     throw std::invalid_argument(fmt::format("stages must be at least 1, got {}", o.stages()));
-  if (o.units_per_stage() < 1) {
-    throw std::invalid_argument(
-        fmt::format("units_per_stage must be at least 1, got {}", o.units_per_stage()));
+  if (o.units_per_stage() < 0) {
+    throw std::invalid_argument(fmt::format(
+        "units_per_stage must be at least 1 (or 0 for auto), got {}", o.units_per_stage()));
   }
   if (!(o.shrinkage() > 0.0) || !std::isfinite(o.shrinkage())) {
     throw std::invalid_argument(fmt::format("shrinkage must be positive, got {}", o.shrinkage()));
@@ -136,6 +138,32 @@ void validate_options(const TrainerOptions& o) {
   activation_from_name(o.activation());
   make_stage_solver(o.solver());
 }
+
+int64_t auto_units_per_stage(int64_t outputs) {
+  return kAutoUnitsPerOutput * std::max<int64_t>(1, outputs);
+}
+
+TrainerOptions trainer_preset(const std::string& name) {
+  if (name == "default") return {};
+  if (name == "paper") {
+    return TrainerOptions()
+        .stages(200)
+        .units_per_stage(1)
+        .shrinkage(0.1)
+        .subsample(0.5)
+        .max_iter(200)
+        .activation("sigmoid")
+        .solver("lbfgs")
+        .l2(1e-4)
+        .valid_fraction(0.0)
+        .patience(0)
+        .standardize_targets(false);
+  }
+  throw std::invalid_argument(fmt::format("unknown preset '{}'; known presets: {}", name,
+                                          fmt::join(trainer_presets(), ", ")));
+}
+
+std::vector<std::string> trainer_presets() { return {"default", "paper"}; }
 
 std::pair<torch::Tensor, torch::Tensor> split_indices(int64_t n, double fraction, uint64_t seed,
                                                       const torch::Tensor& labels) {
@@ -208,6 +236,12 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets,
                                        detail::fit_settings(o));
   torch::NoGradGuard no_grad;
+  // Squared loss trains on standardised targets; the head is kept in the targets' units.
+  const auto y_units = o.standardize_targets() && in.loss_name == "squared"
+                           ? detail::TargetScale::fit(in.y)
+                           : detail::TargetScale{};
+  in.y = y_units.to_trained(in.y);
+  if (in.has_valid()) in.y_valid = y_units.to_trained(in.y_valid);
   const std::string& loss_name = in.loss_name;
   const auto& loss = in.loss;
   const auto& opt = in.options;
@@ -225,7 +259,8 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const auto& y = in.y;
   const auto& xv = in.x_valid;
   const auto& yv = in.y_valid;
-  const int64_t n = x.size(0), d = x.size(1), j = o.units_per_stage();
+  const int64_t n = x.size(0), d = x.size(1);
+  const int64_t j = o.units_per_stage() > 0 ? o.units_per_stage() : auto_units_per_stage(k);
 
   FitResult result;
   torch::Tensor f, fv;
@@ -240,22 +275,22 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     result.head = BoostedHead(d, init.units_per_stage(), init.activation(), loss_name,
                               init.initial_score.to(opt));
     copy_head(init, *result.head, opt);
-    f = result.head->forward(x);
-    if (has_valid) fv = result.head->forward(xv);
+    f = y_units.to_trained(result.head->forward(x));
+    if (has_valid) fv = y_units.to_trained(result.head->forward(xv));
   } else {
     auto f0 = loss->initial_score(y);
-    result.head = BoostedHead(d, j, act, loss_name, f0);
+    result.head = BoostedHead(d, j, act, loss_name, y_units.bias_to_original(f0));
     f = f0.unsqueeze(0).expand({n, k}).clone();
     if (has_valid) fv = f0.unsqueeze(0).expand({xv.size(0), k}).clone();
   }
   auto& head = *result.head;
   const Activation stage_act = head.activation();
-  const int64_t units = head.units_per_stage();
+  const int64_t stage_units = head.units_per_stage();
 
   auto problem = StageProblem().activation(stage_act).max_iter(o.max_iter()).l2(o.l2());
   // Each new stage's output on all training (and validation) rows.
-  auto train_rows = detail::make_stage_forward(x, units, k, stage_act);
-  auto valid_rows = has_valid ? detail::make_stage_forward(xv, units, k, stage_act) : nullptr;
+  auto train_rows = detail::make_stage_forward(x, stage_units, k, stage_act);
+  auto valid_rows = has_valid ? detail::make_stage_forward(xv, stage_units, k, stage_act) : nullptr;
   auto stage_output = [&](const StageParams& p, bool valid) {
     return valid ? (*valid_rows)(p) : (*train_rows)(p);
   };
@@ -274,10 +309,10 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
 
   const std::string fingerprint = fmt::format(
       "n={} d={} k={} units={} act={} loss={} solver={} eta={} subsample={} max_iter={} l2={} "
-      "seed={} dtype={} valid={} x={:.17g} y={:.17g} init={}",
-      n, d, k, units, activation_name(stage_act), loss_name, o.solver(), o.shrinkage(),
+      "seed={} dtype={} valid={} x={:.17g} y={:.17g} init={} y_scale={:.17g}",
+      n, d, k, stage_units, activation_name(stage_act), loss_name, o.solver(), o.shrinkage(),
       o.subsample(), o.max_iter(), o.l2(), o.seed(), c10::toString(dtype),
-      has_valid ? xv.size(0) : 0, checksum(x), checksum(y), first_stage - 1);
+      has_valid ? xv.size(0) : 0, checksum(x), checksum(y), first_stage - 1, y_units.scale);
   std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
   std::shared_ptr<EarlyStopping> early;
   if (o.patience() > 0 && has_valid) {
@@ -341,7 +376,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     double rho = 0.0;
     // A stage whose fit is not finite is drawn again from a fresh start once before giving up.
     for (int attempt = 0; attempt < 2; ++attempt) {
-      params = detail::glorot_init(rng, d, units, k, stage_act, opt);
+      params = detail::glorot_init(rng, d, stage_units, k, stage_act, opt);
       report = idx.defined() ? solver->fit_rows(x, r, idx, problem, params)
                              : solver->fit(x, r, problem, params);
       h = stage_output(params, false);
@@ -373,16 +408,17 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     }
     std::swap(f, f_new);
     train_loss = new_loss;
-    head.append_stage(params, step);
+    head.append_stage(y_units.stage_to_original(params), step);
 
     StageRecord rec;
     rec.stage = stage;
-    rec.train_loss = train_loss;
-    rec.train_metric = train_metric(f);
+    // Records are in the targets' units (the scale is 1 for classes).
+    rec.train_loss = y_units.loss_to_original(train_loss);
+    rec.train_metric = y_units.rmse_to_original(train_metric(f));
     if (has_valid) {
       fv.add_(stage_output(params, true), step);
-      rec.valid_loss = loss->value(fv, yv);
-      rec.valid_metric = valid_metric(fv);
+      rec.valid_loss = y_units.loss_to_original(loss->value(fv, yv));
+      rec.valid_metric = y_units.rmse_to_original(valid_metric(fv));
     }
     rec.rho = rho;
     rec.solver_iterations = report.iterations;
@@ -431,6 +467,8 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     }
   }
   result.stop_reason = reason;
+  result.target_shift = y_units.shift;
+  result.target_scale = y_units.scale;
   for (auto& cb : callbacks) cb->on_train_end(reason);
   result.fit_seconds = elapsed_before + detail::seconds_since(start);
   return result;

@@ -276,3 +276,35 @@ TEST(Baselines, TrainsOnEveryDeviceInTheRequestedDtype) {
     }
   }
 }
+
+// The step-down schedule acts exactly from the epoch after the first one without improvement.
+TEST(Baselines, SgdStepsItsRateDownAfterAnEpochWithoutImprovement) {
+  auto p = test::synthetic("multinomial", 300, 5, 3, 8);
+  const auto o = BaselineOptions()
+                     .method("sgd")
+                     .hidden_units(16)
+                     .lr(0.5)
+                     .epochs(30)
+                     .patience(0)
+                     .valid_fraction(0.2);
+  auto plain = BaselineTrainer(BaselineOptions(o).lr_patience(0)).fit(p.x, p.y);
+  auto stepped = BaselineTrainer(BaselineOptions(o).lr_patience(1)).fit(p.x, p.y);
+  ASSERT_EQ(plain.history.size(), 30u);
+  ASSERT_EQ(stepped.history.size(), 30u);
+  size_t plateau = 0;  // index of the first epoch whose validation loss is not a new best
+  double best = INFINITY;
+  for (size_t e = 0; e < plain.history.size() && plateau == 0; ++e) {
+    const double v = *plain.history[e].valid_loss;
+    if (v < best) {
+      best = v;
+    } else {
+      plateau = e;
+    }
+  }
+  ASSERT_GT(plateau, 0u) << "a rate of 0.5 should give an epoch without improvement";
+  ASSERT_LT(plateau + 1, plain.history.size());
+  for (size_t e = 0; e <= plateau; ++e)
+    EXPECT_EQ(plain.history[e].train_loss, stepped.history[e].train_loss) << "epoch " << e + 1;
+  EXPECT_NE(plain.history[plateau + 1].train_loss, stepped.history[plateau + 1].train_loss);
+  EXPECT_THROW(BaselineTrainer(BaselineOptions().lr_patience(-2)), std::invalid_argument);
+}

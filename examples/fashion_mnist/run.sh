@@ -36,8 +36,8 @@ echo "== boosthead fit on the frozen features" >&2
 "$cli" fit --backbone "$out/backbone.pt" --feature-module features \
   --images "$data/train-images-idx3-ubyte.gz" --labels "$data/train-labels-idx1-ubyte.gz" \
   --out "$out/pipeline.pt" --report "$out/fit.json" --feature-cache "$out/train_features.cache" \
-  --stages "${STAGES:-100}" --units "${UNITS:-4}" --subsample "${SUBSAMPLE:-0.2}" \
-  --max-iter "${MAX_ITER:-100}" ${SHRINKAGE:+--shrinkage "$SHRINKAGE"} \
+  ${STAGES:+--stages "$STAGES"} ${UNITS:+--units "$UNITS"} ${SUBSAMPLE:+--subsample "$SUBSAMPLE"} \
+  ${MAX_ITER:+--max-iter "$MAX_ITER"} ${SHRINKAGE:+--shrinkage "$SHRINKAGE"} \
   ${ACTIVATION:+--activation "$ACTIVATION"} ${SOLVER:+--solver "$SOLVER"} --threads "$threads"
 
 echo "== boosthead eval on the test images" >&2

@@ -33,9 +33,12 @@ def _require_y(est, y):
 
 class _GBNNBase(BaseEstimator):
     # The estimator's kind fixes the loss and the class count, so those two options are not
-    # parameters; every other option of the trainer is, with the library's default.
+    # parameters; every other option of the trainer is, with the library's default. `preset`
+    # names the starting point (the library's trainer_preset): a parameter left at the default
+    # preset's value takes the named preset's instead.
     def __init__(
         self,
+        preset="default",
         stages=DEFAULTS["stages"],
         units_per_stage=DEFAULTS["units_per_stage"],
         shrinkage=DEFAULTS["shrinkage"],
@@ -43,6 +46,7 @@ class _GBNNBase(BaseEstimator):
         max_iter=DEFAULTS["max_iter"],
         activation=DEFAULTS["activation"],
         solver=DEFAULTS["solver"],
+        standardize_targets=DEFAULTS["standardize_targets"],
         l2=DEFAULTS["l2"],
         valid_fraction=DEFAULTS["valid_fraction"],
         patience=DEFAULTS["patience"],
@@ -56,6 +60,7 @@ class _GBNNBase(BaseEstimator):
         verbose=0,
         callback=None,
     ):
+        self.preset = preset
         self.stages = stages
         self.units_per_stage = units_per_stage
         self.shrinkage = shrinkage
@@ -63,6 +68,7 @@ class _GBNNBase(BaseEstimator):
         self.max_iter = max_iter
         self.activation = activation
         self.solver = solver
+        self.standardize_targets = standardize_targets
         self.l2 = l2
         self.valid_fraction = valid_fraction
         self.patience = patience
@@ -87,12 +93,19 @@ class _GBNNBase(BaseEstimator):
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an int, got {value!r}")
             options[name] = int(value)
-        options["keep_best"] = bool(options["keep_best"])
-        options["resume"] = bool(options["resume"])
+        for name in ("keep_best", "resume", "standardize_targets"):
+            options[name] = bool(options[name])
         if self.device is not None:
             options["device"] = str(self.device)
         if self.dtype is not None:
             options["dtype"] = str(self.dtype).replace("torch.", "")
+        if not isinstance(self.preset, str):
+            raise ValueError(f"preset must be a preset name, got {self.preset!r}")
+        if self.preset != "default":
+            # What was changed from the default preset goes on top of the named one.
+            options = {k: v for k, v in options.items() if v != DEFAULTS[k] or
+                       type(v) is not type(DEFAULTS[k])}
+            options["preset"] = self.preset
         return options
 
     def _fit(self, X, y, eval_set):

@@ -23,6 +23,7 @@
 
 #include "common.h"
 #include "images.h"
+#include "trainer_flags.h"
 
 namespace boosthead::cli {
 namespace {
@@ -40,10 +41,9 @@ struct BenchArgs {
   int64_t repeats = 1;
   uint64_t seed = 0;
   int threads = 0;
-  int64_t stage_patience = 0;
   bool drop_missing = false;
   bool quiet = false;
-  TrainerOptions trainer;
+  TrainerFlags trainer;
   BaselineOptions baseline;
   // Image mode: features of a frozen TorchScript backbone on IDX images, one train/test split.
   std::string backbone;
@@ -170,19 +170,6 @@ double std_of(const std::vector<double>& v) {
   return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 
-nlohmann::ordered_json gbnn_options_json(const TrainerOptions& o) {
-  return {{"stages", o.stages()},
-          {"units_per_stage", o.units_per_stage()},
-          {"shrinkage", o.shrinkage()},
-          {"subsample", o.subsample()},
-          {"max_iter", o.max_iter()},
-          {"activation", o.activation()},
-          {"solver", o.solver()},
-          {"l2", o.l2()},
-          {"valid_fraction", o.valid_fraction()},
-          {"patience", o.patience()}};
-}
-
 nlohmann::ordered_json baseline_options_json(const BaselineOptions& o) {
   return {{"hidden_units", o.hidden_units()},
           {"activation", o.activation()},
@@ -191,6 +178,10 @@ nlohmann::ordered_json baseline_options_json(const BaselineOptions& o) {
           {"lr", o.lr()},
           {"lr_default", {{"adam", 1e-3}, {"sgd", 1e-2}, {"lbfgs", 1.0}}},
           {"momentum", o.momentum()},
+          {"nesterov", o.momentum() > 0.0},
+          {"lr_patience", o.lr_patience()},
+          {"lr_patience_default", {{"adam", 0}, {"sgd", 3}, {"lbfgs", 0}}},
+          {"standardize_targets", o.standardize_targets()},
           {"weight_decay", o.l2()},
           {"lbfgs_iterations", o.lbfgs_iterations()},
           {"valid_fraction", o.valid_fraction()},
@@ -204,16 +195,13 @@ std::vector<std::string> check_common(const BenchArgs& a) {
   if (a.threads < 0)
     throw std::invalid_argument(
         fmt::format("--threads must be 0 (all cores) or more, got {}", a.threads));
-  if (a.stage_patience < 0) {
-    throw std::invalid_argument(
-        fmt::format("--stage-patience must be 0 or more, got {}", a.stage_patience));
-  }
   auto methods = parse_methods(a.methods);
   set_threads(a.threads);
   return methods;
 }
 
-// The options of every method: the baselines get gbnn's width H = T * J and activation.
+// The options of every method: the baselines get gbnn's activation, validation split, patience
+// and target standardisation, so that every method stops by the same rule.
 struct MethodOptions {
   TrainerOptions gbnn;
   BaselineOptions base;
@@ -221,13 +209,18 @@ struct MethodOptions {
 
 MethodOptions method_options(const BenchArgs& a, const std::vector<std::string>& methods,
                              torch::ScalarType dtype, int64_t num_classes) {
-  MethodOptions o{a.trainer, a.baseline};
+  MethodOptions o{a.trainer.resolve(), a.baseline};
   o.gbnn.dtype(dtype).device(parse_device(a.device));
-  o.base.device(o.gbnn.device());
-  if (a.stage_patience > 0)
-    o.gbnn.valid_fraction(a.baseline.valid_fraction()).patience(a.stage_patience);
-  o.base.hidden_units(o.gbnn.stages() * o.gbnn.units_per_stage())
+  try {
+    validate_options(o.gbnn);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  o.base.device(o.gbnn.device())
       .activation(o.gbnn.activation())
+      .valid_fraction(o.gbnn.valid_fraction())
+      .patience(o.gbnn.patience())
+      .standardize_targets(o.gbnn.standardize_targets())
       .dtype(dtype);
   if (num_classes > 0) {
     o.gbnn.num_classes(num_classes);
@@ -439,7 +432,7 @@ void write_results(const BenchArgs& a, const std::vector<std::string>& methods,
     report["seed"] = a.seed;
     report["threads"] = at::get_num_threads();
     report["dtype"] = dtype_name(dtype);
-    report["options"] = {{"gbnn", gbnn_options_json(o.gbnn)},
+    report["options"] = {{"gbnn", trainer_options_json(o.gbnn, a.trainer.preset)},
                          {"baselines", baseline_options_json(o.base)}};
     if (info.single_split) {
       report["reference"] =
@@ -509,9 +502,12 @@ void run_bench_csv(const BenchArgs& a) {
 
   std::vector<Run> runs;
   int64_t unseen_levels = 0, encoded_features = 0;
+  // The folds go into the report so that other tools can be scored on the very same splits.
+  auto folds_json = nlohmann::ordered_json::array();
   for (int64_t rep = 0; rep < a.repeats; ++rep) {
     const uint64_t seed = a.seed + static_cast<uint64_t>(rep);
     const auto fold_of = assign_folds(n, a.folds, seed, target.classification ? &labels : nullptr);
+    folds_json.push_back(fold_of);
     for (int64_t fold = 0; fold < a.folds; ++fold) {
       std::vector<int64_t> train_rows, test_rows;
       for (int64_t i = 0; i < n; ++i) (fold_of[i] == fold ? test_rows : train_rows).push_back(i);
@@ -562,6 +558,8 @@ void run_bench_csv(const BenchArgs& a) {
   info.report["unseen_test_levels"] = unseen_levels;
   info.report["folds"] = a.folds;
   info.report["repeats"] = a.repeats;
+  info.report["fold_of_row"] = folds_json;
+  info.report["drop_missing"] = a.drop_missing;
   write_results(a, methods, o, dtype, info, runs);
 }
 
@@ -666,7 +664,6 @@ void run_bench(const BenchArgs& a) {
 
 Command add_bench_command(CLI::App& parent) {
   auto args = std::make_shared<BenchArgs>();
-  auto& t = args->trainer;
   auto& b = args->baseline;
   auto* app = parent.add_subcommand(
       "bench",
@@ -724,45 +721,25 @@ Command add_bench_command(CLI::App& parent) {
   app->add_option("--dtype", args->dtype, "floating type to train in")
       ->check(CLI::IsMember({"float32", "float64"}))
       ->capture_default_str();
-  // Boosting.
-  app->add_option("--stages", t.stages(), "gbnn: boosting stages T (baselines get H = T * J)")
-      ->capture_default_str();
-  app->add_option("--units", t.units_per_stage(), "gbnn: hidden units per stage J")
-      ->capture_default_str();
-  app->add_option("--shrinkage", t.shrinkage(), "gbnn: shrinkage eta")->capture_default_str();
-  app->add_option("--subsample", t.subsample(), "gbnn: fraction of rows each stage is fitted on")
-      ->capture_default_str();
-  app->add_option("--max-iter", t.max_iter(), "gbnn: solver iterations per stage")
-      ->capture_default_str();
-  app->add_option(
-         "--activation", t.activation(),
-         fmt::format("hidden activation of every method: {}", fmt::join(activation_names(), ", ")))
-      ->capture_default_str();
-  app->add_option("--l2", t.l2(), "gbnn: L2 penalty on stage weights")->capture_default_str();
-  app->add_option("--solver", t.solver(),
-                  fmt::format("gbnn: stage solver: {}", fmt::join(stage_solver_names(), ", ")))
-      ->capture_default_str();
-  app->add_option("--stage-patience", args->stage_patience,
-                  "gbnn: hold out --valid-fraction and stop after this many stages without "
-                  "validation improvement (0: train all stages on all training rows)")
-      ->capture_default_str();
+  // Boosting, and the validation rule every method shares.
+  add_trainer_flags(*app, args->trainer, "gbnn: ");
   // Baselines.
+  app->add_option("--hidden-units", b.hidden_units(), "baselines: hidden units H")
+      ->capture_default_str();
   app->add_option("--epochs", b.epochs(), "baselines: maximum epochs")->capture_default_str();
   app->add_option("--batch-size", b.batch_size(), "adam, sgd: mini-batch size")
       ->capture_default_str();
   app->add_option("--lr", b.lr(), "baselines: learning rate (0: adam 1e-3, sgd 1e-2, lbfgs 1)")
       ->capture_default_str();
-  app->add_option("--momentum", b.momentum(), "sgd: momentum")->capture_default_str();
+  app->add_option("--momentum", b.momentum(), "sgd: Nesterov momentum")->capture_default_str();
+  app->add_option("--lr-patience", b.lr_patience(),
+                  "baselines: divide the learning rate by 5 after this many epochs without "
+                  "improvement (-1: sgd 3, adam and lbfgs never)")
+      ->capture_default_str();
   app->add_option("--weight-decay", b.l2(), "baselines: L2 penalty (weight decay) on weights")
       ->capture_default_str();
   app->add_option("--lbfgs-iterations", b.lbfgs_iterations(),
                   "lbfgs: iterations per epoch (full batch)")
-      ->capture_default_str();
-  app->add_option("--valid-fraction", b.valid_fraction(),
-                  "baselines: fraction of training rows held out for early stopping (0: none)")
-      ->capture_default_str();
-  app->add_option("--patience", b.patience(),
-                  "baselines: epochs without validation improvement before stopping (0: never)")
       ->capture_default_str();
   backbone->needs(images)->needs(labels)->needs(test_images)->needs(test_labels);
   backbone->excludes(data)

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "images.h"
+#include "trainer_flags.h"
 
 namespace boosthead::cli {
 namespace {
@@ -34,7 +35,10 @@ struct FitArgs {
   std::vector<std::string> ignore_columns;
   bool drop_missing = false;
   bool quiet = false;
-  TrainerOptions trainer;
+  TrainerFlags trainer;
+  uint64_t seed = 0;
+  std::string checkpoint;
+  bool resume = false;
   std::string init_model;
   // Image mode: a frozen TorchScript backbone on IDX images.
   std::string backbone;
@@ -45,25 +49,6 @@ struct FitArgs {
   std::string feature_cache;
   int64_t batch_size = 256;
 };
-
-nlohmann::ordered_json options_json(const TrainerOptions& o) {
-  return {{"stages", o.stages()},
-          {"units_per_stage", o.units_per_stage()},
-          {"shrinkage", o.shrinkage()},
-          {"subsample", o.subsample()},
-          {"max_iter", o.max_iter()},
-          {"activation", o.activation()},
-          {"loss", o.loss()},
-          {"solver", o.solver()},
-          {"l2", o.l2()},
-          {"valid_fraction", o.valid_fraction()},
-          {"patience", o.patience()},
-          {"keep_best", o.keep_best()},
-          {"num_classes", o.num_classes()},
-          {"seed", o.seed()},
-          {"device", o.device() ? o.device()->str() : "cpu"},
-          {"dtype", dtype_name(o.dtype().value_or(torch::kFloat))}};
-}
 
 nlohmann::ordered_json history_json(const std::vector<StageRecord>& history) {
   auto out = nlohmann::ordered_json::array();
@@ -188,7 +173,7 @@ void run_fit_images(const FitArgs& a, TrainerOptions options) {
     report["valid_rows"] = r.valid_rows;
     report["threads"] = at::get_num_threads();
     report["model"] = a.out;
-    report["options"] = options_json(options);
+    report["options"] = trainer_options_json(options, a.trainer.preset);
     report["history"] = history_json(r.fit.history);
     write_json(a.report, report);
   }
@@ -211,10 +196,11 @@ void run_fit(const FitArgs& a) {
   if (!a.report.empty()) check_output_path(a.report, "--report");
   if (a.threads < 0)
     throw UsageError(fmt::format("--threads must be 0 (all cores) or more, got {}", a.threads));
-  check_trainer_options(a.trainer);
+  TrainerOptions options =
+      a.trainer.resolve().seed(a.seed).checkpoint(a.checkpoint).resume(a.resume);
+  check_trainer_options(options);
   set_threads(a.threads);
 
-  TrainerOptions options = a.trainer;
   if (!a.device.empty()) options.device(parse_device(a.device));
   const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
   options.dtype(dtype);
@@ -295,6 +281,11 @@ void run_fit(const FitArgs& a) {
     report["best_stages"] = result.best_stages;
     report["stop_reason"] = result.stop_reason;
     report["stages_resumed"] = result.stages_resumed;
+    if (result.target_shift.defined()) {
+      // The head predicts in the target's units; these are the units it was trained in.
+      report["target_mean"] = result.target_shift.to(torch::kDouble).cpu().item<double>();
+      report["target_scale"] = result.target_scale;
+    }
     if (last) {
       report["train_metric"] = last->train_metric;
       if (last->valid_metric) report["valid_metric"] = *last->valid_metric;
@@ -304,7 +295,7 @@ void run_fit(const FitArgs& a) {
     report["valid_rows"] = fitted.valid_rows;
     report["threads"] = at::get_num_threads();
     report["model"] = a.out;
-    report["options"] = options_json(options);
+    report["options"] = trainer_options_json(options, a.trainer.preset);
     report["history"] = history_json(result.history);
     write_json(a.report, report);
   }
@@ -326,7 +317,6 @@ void run_fit(const FitArgs& a) {
 
 Command add_fit_command(CLI::App& parent) {
   auto args = std::make_shared<FitArgs>();
-  auto& t = args->trainer;
   auto* app = parent.add_subcommand(
       "fit",
       "Train a boosted head on a CSV file, or on a frozen backbone's image features, and save it");
@@ -343,38 +333,18 @@ Command add_fit_command(CLI::App& parent) {
                   "comma-separated columns to leave out (identifiers, leaks); recorded in the "
                   "model, and eval and predict ignore them too")
       ->delimiter(',');
-  app->add_option("--stages", t.stages(), "boosting stages T")->capture_default_str();
-  app->add_option("--units", t.units_per_stage(), "hidden units per stage J")
-      ->capture_default_str();
-  app->add_option("--shrinkage", t.shrinkage(), "shrinkage eta of every stage's step")
-      ->capture_default_str();
-  app->add_option("--subsample", t.subsample(), "fraction of rows each stage is fitted on")
-      ->capture_default_str();
-  app->add_option("--max-iter", t.max_iter(), "solver iterations per stage")->capture_default_str();
-  app->add_option("--activation", t.activation(),
-                  fmt::format("hidden activation: {}", fmt::join(activation_names(), ", ")))
-      ->capture_default_str();
-  app->add_option("--l2", t.l2(), "L2 penalty on stage weights")->capture_default_str();
-  app->add_option("--valid-fraction", t.valid_fraction(),
-                  "fraction of rows held out for validation (0: none)")
-      ->capture_default_str();
-  app->add_option("--patience", t.patience(),
-                  "stop after this many stages without validation improvement (0: never)")
-      ->capture_default_str();
-  app->add_option("--seed", t.seed(), "seed for initialisation, subsampling and the split")
+  add_trainer_flags(*app, args->trainer);
+  app->add_option("--seed", args->seed, "seed for initialisation, subsampling and the split")
       ->capture_default_str();
   app->add_option("--device", args->device, "cpu or cuda (default: cpu)");
   app->add_option("--threads", args->threads, "CPU threads (default, or 0: all cores)");
   app->add_option("--report", args->report, "write a JSON fit report with the stage history");
-  app->add_option("--solver", t.solver(),
-                  fmt::format("stage solver: {}", fmt::join(stage_solver_names(), ", ")))
-      ->capture_default_str();
   app->add_flag("--drop-missing", args->drop_missing,
                 "drop rows with missing values (else an error)");
   app->add_flag("--quiet", args->quiet, "no progress on stderr");
-  app->add_option("--checkpoint", t.checkpoint(),
+  app->add_option("--checkpoint", args->checkpoint,
                   "save the training state here after every stage (atomic write)");
-  app->add_flag("--resume", t.resume(),
+  app->add_flag("--resume", args->resume,
                 "continue from --checkpoint if it exists; the result equals an uninterrupted fit");
   app->add_option("--init-model", args->init_model,
                   "warm start: add --stages new stages to this model (same columns and classes)");

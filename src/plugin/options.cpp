@@ -110,6 +110,9 @@ const std::vector<OptionSpec>& option_specs() {
          o.solver(name);
        },
        [](auto& o) { return c10::IValue(o.solver()); }},
+      {"standardize_targets",
+       [](auto& o, auto& k, auto& v) { o.standardize_targets(as_bool(k, v)); },
+       [](auto& o) { return c10::IValue(o.standardize_targets()); }},
       {"l2", [](auto& o, auto& k, auto& v) { o.l2(as_float(k, v)); },
        [](auto& o) { return c10::IValue(o.l2()); }},
       {"valid_fraction", [](auto& o, auto& k, auto& v) { o.valid_fraction(as_float(k, v)); },
@@ -172,13 +175,19 @@ std::string option_list() {
 
 TrainerOptions parse_options(const OptionsDict& dict) {
   TrainerOptions o;
+  // The preset is the starting point, whatever its place in the dict.
+  const auto preset = dict.find("preset");
+  if (preset != dict.end())
+    o = python_errors([&] { return trainer_preset(as_string("preset", preset->value())); });
   for (const auto& entry : dict) {
     const std::string& key = entry.key();
+    if (key == "preset") continue;
     const auto& specs = option_specs();
     auto it = std::find_if(specs.begin(), specs.end(),
                            [&](const OptionSpec& s) { return key == s.name; });
     if (it == specs.end()) {
-      value_error(fmt::format("unknown option '{}'; valid options: {}", key, option_list()));
+      value_error(
+          fmt::format("unknown option '{}'; valid options: preset, {}", key, option_list()));
     }
     it->set(o, key, entry.value());
   }

@@ -28,7 +28,8 @@ auto python_errors(F&& f) -> decltype(f()) {
   }
 }
 
-// TrainerOptions from a dict; unknown keys raise ValueError, wrong types TypeError.
+// TrainerOptions from a dict: the options of its "preset" (trainer_preset; default "default")
+// with the dict's other keys on top; unknown keys raise ValueError, wrong types TypeError.
 TrainerOptions parse_options(const OptionsDict& dict);
 // Every option, defaults included; parse_options(options_dict(o)) equals o.
 OptionsDict options_dict(const TrainerOptions& o);

@@ -327,6 +327,10 @@ expect_usage "--patience without a validation set" "--patience 3 needs a validat
   out/m.pt -- fit --data good.csv --target y --patience 3 --out out/m.pt
 expect_usage "--subsample 0" "subsample must be in (0, 1], got 0" out/m.pt -- \
   fit --data good.csv --target y --subsample 0 --out out/m.pt
+expect_usage "an unknown preset" "--preset: unknown preset 'fast'; known presets: default, paper" \
+  out/m.pt -- fit --data good.csv --target y --preset fast --out out/m.pt
+expect_usage "--units -1" "units_per_stage must be at least 1 (or 0 for auto), got -1" out/m.pt -- \
+  fit --data good.csv --target y --units -1 --out out/m.pt
 for stages in 0 -1 4; do
   expect_usage "eval --stages $stages of a 3-stage model" \
     "--stages must be between 1 and 3 (the model's stage count; leave it out for all), got $stages" \

@@ -15,7 +15,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("BOOSTHEAD_BUILD_DIR", REPO_ROOT / "build"))
 BINARY = BUILD_DIR / "boosthead"
-QUICK = ["--stages", "8", "--epochs", "4", "--threads", "1", "--quiet"]
+QUICK = ["--stages", "8", "--epochs", "4", "--hidden-units", "8", "--threads", "1", "--quiet"]
 
 
 def bench(*args):
@@ -69,7 +69,21 @@ def test_gbnn_anytime_curve_ends_at_the_full_model(glass):
             # Boosting never accepts a stage that raises the training loss.
             assert all(b <= a + 1e-6 for a, b in zip(curve["train_loss"], curve["train_loss"][1:]))
         else:
-            assert len(curve["valid_loss"]) == run["trained"]  # early-stopping split by default
+            assert curve["valid_loss"] == []  # no validation rule by default, as for gbnn
+
+
+def test_every_method_follows_the_same_validation_rule(tmp_path):
+    proc = bench("--data", str(REPO_ROOT / "data/Glass.csv"), "--target", "Type", "--folds", "2",
+                 "--valid-fraction", "0.2", "--patience", "2", "--report",
+                 str(tmp_path / "r.json"), *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    gbnn, baselines = report["options"]["gbnn"], report["options"]["baselines"]
+    assert gbnn["valid_fraction"] == baselines["valid_fraction"] == 0.2
+    assert gbnn["patience"] == baselines["patience"] == 2
+    assert gbnn["activation"] == baselines["activation"] == "relu"
+    for run in report["runs"]:
+        assert len(run["curve"]["valid_loss"]) == run["trained"] > 0
 
 
 def test_markdown_table_has_a_row_per_method(glass):

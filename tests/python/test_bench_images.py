@@ -76,6 +76,7 @@ def bench_args(d, *extra):
             "--images", d / "train-images.gz", "--labels", d / "train-labels.gz",
             "--test-images", d / "test-images.gz", "--test-labels", d / "test-labels.gz",
             "--stages", STAGES, "--units", UNITS, "--max-iter", 50, "--epochs", 5,
+            "--hidden-units", STAGES * UNITS,
             "--batch-size", 32, "--threads", 1, "--quiet", *extra]
 
 

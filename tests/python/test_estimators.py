@@ -238,3 +238,29 @@ def test_torch_tensors_in_and_on_cuda_when_available():
     assert gpu.device_.startswith("cuda")
     np.testing.assert_allclose(gpu.predict_proba(xt.cuda()), gpu.predict_proba(X), atol=1e-12)
     assert (gpu.predict(X) == est.predict(X)).mean() > 0.97
+
+
+def test_preset_paper_and_explicit_parameters_on_top():
+    X, y = make_classification(150, 5, n_informative=3, n_classes=3, random_state=0)
+    est = GBNNClassifier(preset="paper", stages=4).fit(X, y)
+    info = est.trainer_.head_info()
+    assert est.n_stages_ == 4  # given
+    assert info["units_per_stage"] == 1 and info["activation"] == "sigmoid"  # the preset's
+    # The default width is a number per output: three classes, three times two classes'.
+    three = GBNNClassifier(stages=2).fit(X, y).trainer_.head_info()["units_per_stage"]
+    two = GBNNClassifier(stages=2).fit(X, y % 2).trainer_.head_info()["units_per_stage"]
+    assert boosthead.DEFAULTS["units_per_stage"] == 0 and three == 3 * two
+    with pytest.raises(ValueError, match="unknown preset 'fast'; known presets: default, paper"):
+        GBNNClassifier(preset="fast").fit(X, y)
+
+
+def test_regression_does_not_depend_on_the_targets_units():
+    X, y = make_regression(200, 4, noise=5.0, random_state=0)
+    # Few solver iterations: long runs amplify the last-bit differences of the two scalings.
+    params = dict(stages=10, max_iter=5, dtype="float64")
+    small_units = GBNNRegressor(**params).fit(X, y / 1000.0)
+    large_units = GBNNRegressor(**params).fit(X, y * 1000.0 + 5.0)
+    np.testing.assert_allclose(large_units.predict(X), small_units.predict(X) * 1e6 + 5.0,
+                               rtol=1e-7, atol=1e-6 * np.abs(y * 1000.0).max())
+    raw = GBNNRegressor(standardize_targets=False, **params).fit(X, y * 1000.0 + 5.0)
+    assert np.abs(raw.predict(X) - large_units.predict(X)).max() > 1e-3 * np.abs(y * 1000).max()

@@ -10,13 +10,14 @@ import torch
 
 DEFAULTS = {
     "stages": 200,
-    "units_per_stage": 1,
-    "shrinkage": 0.1,
+    "units_per_stage": 0,
+    "shrinkage": 0.2,
     "subsample": 0.5,
-    "max_iter": 200,
-    "activation": "sigmoid",
+    "max_iter": 25,
+    "activation": "relu",
     "loss": "auto",
-    "solver": "lbfgs",
+    "solver": "varpro",
+    "standardize_targets": True,
     "l2": 1e-4,
     "valid_fraction": 0.0,
     "patience": 0,
@@ -74,12 +75,23 @@ def test_default_options():
 
 def test_options_round_trip():
     opts = {"stages": 7, "units_per_stage": 3, "shrinkage": 0.5, "subsample": 0.8, "max_iter": 50,
-            "activation": "tanh", "loss": "multinomial", "solver": "lbfgs", "l2": 0.01,
+            "activation": "tanh", "loss": "multinomial", "solver": "lbfgs",
+            "standardize_targets": False, "l2": 0.01,
             "valid_fraction": 0.25, "patience": 4, "keep_best": False, "num_classes": 5,
             "seed": 42, "device": "cpu", "dtype": "float64", "checkpoint": "", "resume": False}
     got = Trainer(opts).options()
     assert got == opts
     assert Trainer(got).options() == opts
+
+
+def test_preset_is_the_starting_point_and_other_keys_win():
+    paper = Trainer({"preset": "paper"}).options()
+    assert paper == dict(DEFAULTS, stages=200, units_per_stage=1, shrinkage=0.1, max_iter=200,
+                         activation="sigmoid", solver="lbfgs", standardize_targets=False)
+    # Wherever the key stands in the dict.
+    assert Trainer({"stages": 9, "preset": "paper"}).options() == dict(paper, stages=9)
+    with pytest.raises(ValueError, match="unknown preset 'x'; known presets: default, paper"):
+        Trainer({"preset": "x"})
 
 
 def test_int_accepted_for_float_option():

@@ -12,7 +12,7 @@ DEFAULTS = {
     "stages": 200,
     "units_per_stage": 0,
     "shrinkage": 0.2,
-    "subsample": 0.5,
+    "subsample": 0.8,
     "max_iter": 25,
     "activation": "relu",
     "loss": "auto",
@@ -87,6 +87,7 @@ def test_options_round_trip():
 def test_preset_is_the_starting_point_and_other_keys_win():
     paper = Trainer({"preset": "paper"}).options()
     assert paper == dict(DEFAULTS, stages=200, units_per_stage=1, shrinkage=0.1, max_iter=200,
+                         subsample=0.5,
                          activation="sigmoid", solver="lbfgs", standardize_targets=False)
     # Wherever the key stands in the dict.
     assert Trainer({"stages": 9, "preset": "paper"}).options() == dict(paper, stages=9)

@@ -4,11 +4,13 @@
 
 Usage: .venv/bin/python scripts/bench_reference.py BENCH.json [BENCH.json ...]
 
-Each report names its CSV file, target and task, and holds the fold of every row for every repeat
+A CSV report names its file, target and task, and holds the fold of every row for every repeat
 (`fold_of_row`). Per fold, as bench does: categorical columns (the ones R quoted) are one-hot
 encoded with the training fold's levels, every encoded column is standardised with the training
-fold's statistics, and the metric is test accuracy or RMSE. One thread (OMP and BLAS), as bench
-runs with --threads 1. The methods are added as "sklearn_mlp" and "sklearn_hgb" with
+fold's statistics, and the metric is test accuracy or RMSE. An image report (bench --backbone)
+must have been run with --feature-cache and --test-feature-cache: the frozen features are read
+from those files and standardised with the training images' statistics, as bench does. One
+thread (OMP and BLAS), as bench runs with --threads 1. The methods are added as "sklearn_mlp" and "sklearn_hgb" with
 "reference": true; their per-fold results go to "reference_runs".
 """
 
@@ -82,6 +84,30 @@ def encode(columns, features, train, test):
     return (x_train - mean) / std, (x_test - mean) / std
 
 
+def read_idx_labels(path):
+    import gzip
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    count = int.from_bytes(data[4:8], "big")
+    return np.frombuffer(data, dtype=np.uint8, offset=8, count=count).astype(np.int64)
+
+
+def image_split(report, path):
+    """(0, 0, x_train, y_train, x_test, y_test): an image report's one train/test split."""
+    import torch
+    for key in ("feature_cache", "test_feature_cache"):
+        if not report.get(key):
+            sys.exit(f"bench_reference.py: {path} was run without --{key.replace('_', '-')}; "
+                     "the reference needs the features it wrote")
+    x_train = torch.jit.load(report["feature_cache"]).features.double().numpy()
+    x_test = torch.jit.load(report["test_feature_cache"]).features.double().numpy()
+    mean, std = x_train.mean(0), x_train.std(0)
+    std[std == 0] = 1.0
+    return (0, 0, (x_train - mean) / std, read_idx_labels(report["labels"]),
+            (x_test - mean) / std, read_idx_labels(report["test_labels"]))
+
+
 def score(classification, y_true, y_pred):
     if classification:
         return float(np.mean(y_true == y_pred))
@@ -98,9 +124,43 @@ def make(method, classification, seed):
 def add_references(path):
     with open(path) as f:
         report = json.load(f)
+    if "backbone" in report:
+        splits = [image_split(report, path)]
+        classification = True
+    else:
+        splits, classification = csv_splits(report, path)
+    runs, methods = [], []
+    for method in ("sklearn_mlp", "sklearn_hgb"):
+        metrics, seconds = [], []
+        for rep, fold, x_train, y_train, x_test, y_test in splits:
+            model = make(method, classification, report.get("seed", 0) + rep)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # MLP's ConvergenceWarning at max_iter
+                start = time.perf_counter()
+                model.fit(x_train, y_train)
+                seconds.append(time.perf_counter() - start)
+            metrics.append(score(classification, y_test, model.predict(x_test)))
+            runs.append({"method": method, "repeat": rep, "fold": fold,
+                         "metric": metrics[-1], "fit_seconds": seconds[-1]})
+        methods.append({"method": method, "reference": True,
+                        "metric_mean": float(np.mean(metrics)),
+                        "metric_std": float(np.std(metrics, ddof=1)) if len(metrics) > 1 else 0.0,
+                        "metrics": metrics, "fit_seconds": seconds,
+                        "fit_seconds_mean": float(np.mean(seconds))})
+    report["methods"] = [m for m in report["methods"] if not m.get("reference")] + methods
+    report["reference_runs"] = runs
+    report["reference_versions"] = {"scikit-learn": sklearn.__version__}
+    with open(path + ".tmp", "w") as f:
+        json.dump(report, f, indent=1)
+    os.replace(path + ".tmp", path)
+    return report["name"], methods
+
+
+def csv_splits(report, path):
+    """(repeat, fold, x_train, y_train, x_test, y_test) of every fold of a CSV report."""
     for key in ("data", "target", "task", "fold_of_row"):
         if key not in report:
-            sys.exit(f"bench_reference.py: {path} has no '{key}' (a CSV bench report is needed)")
+            sys.exit(f"bench_reference.py: {path} has no '{key}' (not a bench report?)")
     columns = read_columns(report["data"])
     target = report["target"]
     features = [c for c in columns if c != target]
@@ -112,37 +172,16 @@ def add_references(path):
     y = np.array(columns[target], dtype=object if classification else float)
     if classification:
         y = np.array([str(v) if not isinstance(v, float) else f"{v:g}" for v in y])
-    runs = []
-    methods = []
-    for method in ("sklearn_mlp", "sklearn_hgb"):
-        metrics, seconds = [], []
-        for rep, folds in enumerate(report["fold_of_row"]):
-            folds = np.asarray(folds)
-            if len(folds) != len(y):
-                sys.exit(f"bench_reference.py: {path}: {len(folds)} folds for {len(y)} rows")
-            for fold in range(int(folds.max()) + 1):
-                train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-                x_train, x_test = encode(columns, features, train, test)
-                model = make(method, classification, report.get("seed", 0) + rep)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # MLP's ConvergenceWarning at max_iter
-                    start = time.perf_counter()
-                    model.fit(x_train, y[train])
-                    seconds.append(time.perf_counter() - start)
-                metrics.append(score(classification, y[test], model.predict(x_test)))
-                runs.append({"method": method, "repeat": rep, "fold": fold,
-                             "metric": metrics[-1], "fit_seconds": seconds[-1]})
-        methods.append({"method": method, "reference": True,
-                        "metric_mean": float(np.mean(metrics)),
-                        "metric_std": float(np.std(metrics, ddof=1)) if len(metrics) > 1 else 0.0,
-                        "fit_seconds_mean": float(np.mean(seconds))})
-    report["methods"] = [m for m in report["methods"] if not m.get("reference")] + methods
-    report["reference_runs"] = runs
-    report["reference_versions"] = {"scikit-learn": sklearn.__version__}
-    with open(path + ".tmp", "w") as f:
-        json.dump(report, f, indent=1)
-    os.replace(path + ".tmp", path)
-    return report["name"], methods
+    splits = []
+    for rep, folds in enumerate(report["fold_of_row"]):
+        folds = np.asarray(folds)
+        if len(folds) != len(y):
+            sys.exit(f"bench_reference.py: {path}: {len(folds)} folds for {len(y)} rows")
+        for fold in range(int(folds.max()) + 1):
+            train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+            x_train, x_test = encode(columns, features, train, test)
+            splits.append((rep, fold, x_train, y[train], x_test, y[test]))
+    return splits, classification
 
 
 def main():

@@ -9,7 +9,9 @@ Writes into DIR (one panel per data set in each figure):
                     band of +-1 std), with the baselines' mean test metric as horizontal lines;
   loss_vs_time.png  training loss against wall-clock seconds for every method (the first fold
                     of the first repeat in bold, the other folds faint; log-scaled time);
-  scores.png        mean test metric per method with +-1 std error bars over folds x repeats.
+  scores.png        mean test metric per method with +-1 std error bars over folds x repeats
+                    (with the scikit-learn references when scripts/bench_reference.py added
+                    them).
 With --summary, also writes one markdown table with every data set's results.
 """
 
@@ -24,7 +26,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"gbnn": "tab:red", "adam": "tab:blue", "sgd": "tab:green", "lbfgs": "tab:purple"}
+COLORS = {"gbnn": "tab:red", "adam": "tab:blue", "sgd": "tab:green", "lbfgs": "tab:purple",
+          "sklearn_mlp": "tab:orange", "sklearn_hgb": "tab:brown"}
 
 
 def color(method):
@@ -115,6 +118,7 @@ def plot_scores(reports, path):
         means = [m["metric_mean"] for m in methods]
         stds = [m["metric_std"] for m in methods]
         ax.bar(names, means, yerr=stds, capsize=4, color=[color(n) for n in names], alpha=0.8)
+        ax.tick_params(axis="x", labelrotation=40, labelsize=7)
         lo = min(m - s for m, s in zip(means, stds))
         hi = max(m + s for m, s in zip(means, stds))
         pad = 0.15 * (hi - lo) if hi > lo else 0.05 * abs(hi) + 1e-3

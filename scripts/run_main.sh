@@ -2,15 +2,16 @@
 # The main job, end to end on Fashion-MNIST: a small CNN is trained briefly and frozen, a boosted
 # head is fitted on its `features` and exported with the backbone as one TorchScript pipeline,
 # which is scored on the 10,000 test images and checked in PyTorch alone (torch.jit.load); then
-# `boosthead bench` compares the boosted head with heads of the same width trained by Adam, SGD
-# and L-BFGS on the same frozen features, and a table of the results is printed.
+# `boosthead bench` compares the boosted head with 100-unit heads trained by Adam, SGD and L-BFGS
+# on the same frozen features, scikit-learn's MLP and HistGradientBoosting are scored on those
+# features too (scripts/bench_reference.py), and a table of the results is printed.
 #
 # Run after scripts/setup.sh (which builds build/). Outputs go to build/fashion_mnist/ (the CNN is
 # trained only when build/fashion_mnist/backbone.pt is missing; delete it to retrain).
 # Environment: BOOSTHEAD_BUILD_DIR (default <repo>/build), OUT_DIR, FASHION_MNIST_DIR, THREADS,
 # the CNN's CNN_EPOCHS, CNN_LR, CNN_SUBSET, the boosted head's STAGES, UNITS, SUBSAMPLE, MAX_ITER,
-# SHRINKAGE, ACTIVATION (of every head), SOLVER, and the baselines' EPOCHS, BATCH_SIZE, PATIENCE,
-# LBFGS_ITERATIONS (defaults below).
+# SHRINKAGE, ACTIVATION (of every head), SOLVER (default: the library's defaults), the baselines'
+# EPOCHS, HIDDEN_UNITS, LBFGS_ITERATIONS, and REFERENCE=0 to skip scikit-learn.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BOOSTHEAD_BUILD_DIR:-$repo/build}
@@ -18,24 +19,20 @@ build_dir=${BOOSTHEAD_BUILD_DIR:-$repo/build}
 data=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 out=${OUT_DIR:-$build_dir/fashion_mnist}
 # One thread: on a 2-core machine shared with other work, a second OpenMP thread made the many
-# small tensor operations of these fits several times slower (docs/BENCHMARKS.md).
+# small tensor operations of these fits several times slower (docs/BENCHMARKS_HISTORY.md).
 threads=${THREADS:-1}
 py=$repo/.venv/bin/python  # the pinned torch (scripts/setup.sh)
 
-# Sized for a few minutes (docs/BENCHMARKS.md has the measurements): one epoch of the CNN, 12
-# boosting stages of 32 relu units, each fitted on 20 % of the rows by variable projection with
-# 80 iterations, so H = 384 relu units for every head, and at most 20 epochs for each baseline.
-# (With 30 iterations the boosted head ended within a few test images of Adam's, above or below
-# it by seed; docs/BENCHMARKS.md has the sweep.)
+# One epoch of the CNN; the boosted head with the library's defaults; baselines of 100 units for
+# at most 50 epochs. No validation split for any head: each trains on all 60,000 images.
 export BOOSTHEAD_BUILD_DIR=$build_dir OUT_DIR=$out FASHION_MNIST_DIR=$data THREADS=$threads
 export CNN_EPOCHS=${CNN_EPOCHS:-1} CNN_LR=${CNN_LR:-2e-3} CNN_SUBSET=${CNN_SUBSET:-0}
-export STAGES=${STAGES:-12} UNITS=${UNITS:-32} SUBSAMPLE=${SUBSAMPLE:-0.2}
-export MAX_ITER=${MAX_ITER:-80} SHRINKAGE=${SHRINKAGE:-0.5}
-export ACTIVATION=${ACTIVATION:-relu} SOLVER=${SOLVER:-varpro}
-epochs=${EPOCHS:-20}
-batch_size=${BATCH_SIZE:-64}
-patience=${PATIENCE:-5}
+export STAGES=${STAGES:-} UNITS=${UNITS:-} SUBSAMPLE=${SUBSAMPLE:-} MAX_ITER=${MAX_ITER:-}
+export SHRINKAGE=${SHRINKAGE:-} ACTIVATION=${ACTIVATION:-} SOLVER=${SOLVER:-}
+epochs=${EPOCHS:-50}
+hidden_units=${HIDDEN_UNITS:-100}
 lbfgs_iterations=${LBFGS_ITERATIONS:-10}
+reference=${REFERENCE:-1}
 
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz \
          t10k-labels-idx1-ubyte.gz; do
@@ -58,11 +55,16 @@ echo "== boosthead bench: gbnn, adam, sgd, lbfgs on the frozen features" >&2
   --images "$data/train-images-idx3-ubyte.gz" --labels "$data/train-labels-idx1-ubyte.gz" \
   --test-images "$data/t10k-images-idx3-ubyte.gz" --test-labels "$data/t10k-labels-idx1-ubyte.gz" \
   --feature-cache "$out/train_features.cache" --test-feature-cache "$out/test_features.cache" \
-  --methods gbnn,adam,sgd,lbfgs --stages "$STAGES" --units "$UNITS" --subsample "$SUBSAMPLE" \
-  --max-iter "$MAX_ITER" --shrinkage "$SHRINKAGE" --activation "$ACTIVATION" --solver "$SOLVER" \
-  --epochs "$epochs" --batch-size "$batch_size" \
-  --patience "$patience" --lbfgs-iterations "$lbfgs_iterations" --threads "$threads" --report "$out/bench.json" \
+  --methods gbnn,adam,sgd,lbfgs ${STAGES:+--stages "$STAGES"} ${UNITS:+--units "$UNITS"} \
+  ${SUBSAMPLE:+--subsample "$SUBSAMPLE"} ${MAX_ITER:+--max-iter "$MAX_ITER"} \
+  ${SHRINKAGE:+--shrinkage "$SHRINKAGE"} ${ACTIVATION:+--activation "$ACTIVATION"} \
+  ${SOLVER:+--solver "$SOLVER"} --epochs "$epochs" --hidden-units "$hidden_units" \
+  --lbfgs-iterations "$lbfgs_iterations" --threads "$threads" --report "$out/bench.json" \
   --markdown "$out/bench.md" >/dev/null
+if [[ $reference == 1 ]]; then
+  echo "== scikit-learn's MLP and HistGradientBoosting on the same features" >&2
+  "$py" "$repo/scripts/bench_reference.py" "$out/bench.json"
+fi
 done_at=$(date +%s.%N)
 
 "$py" - "$out" "$start" "$pipeline_done" "$done_at" <<'PY'
@@ -79,11 +81,12 @@ print()
 print(f"Fashion-MNIST: heads on the frozen features ({bench['features']}) of a small CNN; "
       f"{bench['rows']} training / {bench['test_rows']} test images, "
       f"{bench['threads']} thread{'s' if bench['threads'] > 1 else ''}")
-print(f"gbnn: {g['stages']} stages x {g['units_per_stage']} units, subsample {g['subsample']}, "
-      f"shrinkage {g['shrinkage']}, {g['activation']}, {g['max_iter']} {g['solver']} iterations "
-      f"per stage; baselines: "
-      f"H = {b['hidden_units']}, at most {b['epochs']} epochs, batch {b['batch_size']}, "
-      f"patience {b['patience']}, {b['lbfgs_iterations']} L-BFGS iterations per epoch")
+units = g['units_per_stage'] or f"{fit['units_per_stage']} (auto)"
+print(f"gbnn ({g['preset']} preset): {g['stages']} stages x {units} units, subsample "
+      f"{g['subsample']}, shrinkage {g['shrinkage']}, {g['activation']}, {g['max_iter']} "
+      f"{g['solver']} iterations per stage; baselines: {b['hidden_units']} {b['activation']} "
+      f"units, at most {b['epochs']} epochs, batch {b['batch_size']}, "
+      f"{b['lbfgs_iterations']} L-BFGS iterations per epoch; scikit-learn: defaults")
 print()
 print(f"{'method':<34} {'test accuracy':>13} {'fit seconds':>11}")
 print(f"{'CNN with its own dense head':<34} {cnn['test_accuracy']:>13.4f} "
@@ -92,6 +95,9 @@ print(f"{'CNN with its own dense head':<34} {cnn['test_accuracy']:>13.4f} "
 print(f"{'gbnn pipeline (fit, eval)':<34} {ev['value']:>13.4f} {fit['fit_seconds']:>11.1f}")
 for m in bench["methods"]:
     unit = "stage" if m["method"] == "gbnn" else "epoch"
+    if m.get("reference"):
+        print(f"{m['method']:<34} {m['metric_mean']:>13.4f} {m['fit_seconds_mean']:>11.1f}")
+        continue
     notes = [] if m["method"] == "gbnn" else [f"{m['trained_mean']:.0f} epochs"]
     # The first stage or epoch whose test accuracy reaches the Adam head's final one.
     if f"{unit}s_to_reference" in m:

@@ -639,6 +639,8 @@ void run_bench_images(const BenchArgs& a) {
                  {"labels", a.labels},
                  {"test_images", a.test_images},
                  {"test_labels", a.test_labels},
+                 {"feature_cache", a.feature_cache},
+                 {"test_feature_cache", a.test_feature_cache},
                  {"task", "classification"},
                  {"metric", "accuracy"},
                  {"higher_is_better", true},

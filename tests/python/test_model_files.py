@@ -121,3 +121,23 @@ def test_corrupt_or_missing_model_files_are_value_errors(tmp_path):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ValueError, match="not a readable TorchScript archive"):
         boosthead.load(bad)
+
+
+def test_cli_preset_paper_with_an_explicit_option_on_top(cli, tmp_path):
+    report = tmp_path / "fit.json"
+    run(cli, "fit", "--data", DATA / "Servo.csv", "--target", "Class", "--out", tmp_path / "m.pt",
+        "--preset", "paper", "--stages", 7, "--report", report, "--quiet")
+    import json
+    fit = json.loads(report.read_text())
+    options = fit["options"]
+    assert options["preset"] == "paper" and options["stages"] == 7  # given
+    assert options["units_per_stage"] == 1 and options["activation"] == "sigmoid"  # the preset's
+    assert options["standardize_targets"] is False and "target_scale" not in fit
+    assert fit["stages"] == 7 and fit["units_per_stage"] == 1
+    # The same data with the defaults: standardised targets, recorded in the report.
+    run(cli, "fit", "--data", DATA / "Servo.csv", "--target", "Class", "--out", tmp_path / "d.pt",
+        "--stages", 7, "--report", report, "--quiet")
+    fit = json.loads(report.read_text())
+    y = pd.read_csv(DATA / "Servo.csv")["Class"]
+    assert fit["target_mean"] == pytest.approx(y.mean(), rel=1e-5)
+    assert fit["target_scale"] == pytest.approx(y.std(ddof=0), rel=1e-5)

@@ -17,7 +17,8 @@ namespace boosthead {
 /// Options of the boosting trainer. The defaults were chosen by cross-validation inside the
 /// training part of twelve data sets (docs/DEFAULTS.md): 200 stages of 2 relu units per output,
 /// each fitted by 25 variable-projection iterations on 80 % of the rows, shrinkage 0.2,
-/// regression targets standardised. trainer_preset("paper") gives the published reference's settings.
+/// regression targets standardised. trainer_preset("paper") gives the published reference's
+/// settings.
 struct TrainerOptions {
   /// Number of stages T.
   TORCH_ARG(int64_t, stages) = 200;

@@ -29,7 +29,7 @@ StageParams snapshot(const StageParams& p) {
 
 double default_lr(const std::string& method) {
   if (method == "adam") return 1e-3;
-  if (method == "sgd") return 1e-2;
+  if (method == "sgd") return 0.1;
   return 1.0;
 }
 

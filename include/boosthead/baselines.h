@@ -40,7 +40,8 @@ struct BaselineOptions {
   TORCH_ARG(int64_t, epochs) = 200;
   /// Mini-batch size for adam and sgd (the whole training set when larger); lbfgs is full batch.
   TORCH_ARG(int64_t, batch_size) = 200;
-  /// Learning rate; 0 picks the method's default: adam 1e-3, sgd 1e-2, lbfgs 1.
+  /// Learning rate; 0 picks the method's default: adam 1e-3, sgd 0.1 (of 0.01, 0.03 and 0.1 the
+  /// best on development folds, docs/BENCHMARKS.md), lbfgs 1.
   TORCH_ARG(double, lr) = 0.0;
   /// Momentum of sgd (Nesterov's).
   TORCH_ARG(double, momentum) = 0.9;

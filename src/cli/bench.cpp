@@ -176,7 +176,7 @@ nlohmann::ordered_json baseline_options_json(const BaselineOptions& o) {
           {"epochs", o.epochs()},
           {"batch_size", o.batch_size()},
           {"lr", o.lr()},
-          {"lr_default", {{"adam", 1e-3}, {"sgd", 1e-2}, {"lbfgs", 1.0}}},
+          {"lr_default", {{"adam", 1e-3}, {"sgd", 0.1}, {"lbfgs", 1.0}}},
           {"momentum", o.momentum()},
           {"nesterov", o.momentum() > 0.0},
           {"lr_patience", o.lr_patience()},
@@ -731,7 +731,7 @@ Command add_bench_command(CLI::App& parent) {
   app->add_option("--epochs", b.epochs(), "baselines: maximum epochs")->capture_default_str();
   app->add_option("--batch-size", b.batch_size(), "adam, sgd: mini-batch size")
       ->capture_default_str();
-  app->add_option("--lr", b.lr(), "baselines: learning rate (0: adam 1e-3, sgd 1e-2, lbfgs 1)")
+  app->add_option("--lr", b.lr(), "baselines: learning rate (0: adam 1e-3, sgd 0.1, lbfgs 1)")
       ->capture_default_str();
   app->add_option("--momentum", b.momentum(), "sgd: Nesterov momentum")->capture_default_str();
   app->add_option("--lr-patience", b.lr_patience(),

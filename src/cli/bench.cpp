@@ -21,6 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "bench_results.h"
 #include "common.h"
 #include "images.h"
 #include "trainer_flags.h"
@@ -51,34 +52,6 @@ struct BenchArgs {
   std::string images, labels, test_images, test_labels;
   std::string feature_cache, test_feature_cache;
   int64_t backbone_batch_size = 256;
-};
-
-// One curve of training (and validation) loss against wall time.
-struct Curve {
-  std::vector<double> seconds, train_loss, valid_loss;
-
-  // From a trainer's history (StageRecord or EpochRecord: seconds, train_loss, valid_loss).
-  template <typename Record>
-  void append(const std::vector<Record>& history) {
-    for (const auto& r : history) {
-      seconds.push_back(r.seconds);
-      train_loss.push_back(r.train_loss);
-      if (r.valid_loss) valid_loss.push_back(*r.valid_loss);
-    }
-  }
-};
-
-struct Run {
-  std::string method;
-  int64_t repeat = 0, fold = 0;
-  double metric = 0.0, fit_seconds = 0.0;
-  int64_t size = 0;  // stages (gbnn) or epochs (baselines) trained
-  int64_t kept = 0;  // stages or epoch the returned model holds
-  std::string stop_reason;
-  Curve curve;
-  std::vector<double> anytime;  // gbnn: test metric after 1..T stages
-  // Baselines in image mode: test metric after each epoch (its time not counted in the fit's).
-  std::vector<double> epoch_metrics;
 };
 
 std::vector<std::string> parse_methods(const std::string& list) {
@@ -153,21 +126,6 @@ torch::Tensor encode_test(const data::FeatureEncoder& encoder, const data::Table
     pos += static_cast<int64_t>(columns[c].levels.size());
   }
   return wide.index_select(1, torch::tensor(keep, torch::kLong));
-}
-
-double mean_of(const std::vector<double>& v) {
-  double s = 0.0;
-  for (double x : v) s += x;
-  return v.empty() ? 0.0 : s / static_cast<double>(v.size());
-}
-
-// Sample standard deviation (n - 1); 0 for fewer than two values.
-double std_of(const std::vector<double>& v) {
-  if (v.size() < 2) return 0.0;
-  const double m = mean_of(v);
-  double s = 0.0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 
 nlohmann::ordered_json baseline_options_json(const BaselineOptions& o) {
@@ -281,185 +239,19 @@ Run run_method(const std::string& method, const MethodOptions& o, uint64_t seed,
   return run;
 }
 
-// What the output says about the data and the protocol, besides the runs.
-struct BenchInfo {
-  std::string name, task, metric;
-  bool higher_is_better = true;
-  // The first line of the table on stdout, and the paragraph above the markdown table.
-  std::string title, markdown_title;
-  // Report fields that come before the shared ones (seed, threads, dtype, options, ...).
-  nlohmann::ordered_json report;
-  // One train/test split (image mode): the table shows each method's single run.
-  bool single_split = false;
-};
-
-// The first stage (gbnn) or epoch (baselines) whose test metric reaches `target`, and the fit's
-// seconds at its end.
-std::optional<std::pair<int64_t, double>> first_reaching(const Run& run, double target,
-                                                         bool higher_is_better) {
-  const auto& values = run.method == "gbnn" ? run.anytime : run.epoch_metrics;
-  for (size_t t = 0; t < values.size() && t < run.curve.seconds.size(); ++t) {
-    if (higher_is_better ? values[t] >= target : values[t] <= target)
-      return std::make_pair(static_cast<int64_t>(t) + 1, run.curve.seconds[t]);
-  }
-  return std::nullopt;
-}
-
 void write_results(const BenchArgs& a, const std::vector<std::string>& methods,
-                   const MethodOptions& o, torch::ScalarType dtype, const BenchInfo& info,
+                   const MethodOptions& o, torch::ScalarType dtype, BenchInfo info,
                    const std::vector<Run>& runs) {
-  // With one split, gbnn's anytime curve and the baselines' per-epoch test metrics tell when
-  // each method first reached the adam head's final test metric (adam itself included).
-  const Run* adam = nullptr;
-  for (const auto& r : runs) {
-    if (r.method == "adam") adam = &r;
-  }
-  const bool with_reference = info.single_split && adam;
-  std::map<std::string, std::optional<std::pair<int64_t, double>>> reach;
-  if (with_reference) {
-    for (const auto& r : runs)
-      reach[r.method] = first_reaching(r, adam->metric, info.higher_is_better);
-  }
-
-  // Summaries per method, in the order given.
-  nlohmann::ordered_json methods_json = nlohmann::ordered_json::array();
-  struct Row {
-    std::string method;
-    double mean, std, seconds, size;
-  };
-  std::vector<Row> rows;
-  for (const auto& m : methods) {
-    std::vector<double> values, seconds, sizes;
-    for (const auto& r : runs) {
-      if (r.method != m) continue;
-      values.push_back(r.metric);
-      seconds.push_back(r.fit_seconds);
-      sizes.push_back(static_cast<double>(r.size));
-    }
-    rows.push_back({m, mean_of(values), std_of(values), mean_of(seconds), mean_of(sizes)});
-    methods_json.push_back({{"method", m},
-                            {"metric_mean", rows.back().mean},
-                            {"metric_std", rows.back().std},
-                            {"metrics", values},
-                            {"fit_seconds_mean", rows.back().seconds},
-                            {"fit_seconds", seconds},
-                            {"trained_mean", rows.back().size},
-                            {"trained_unit", m == "gbnn" ? "stages" : "epochs"}});
-    if (with_reference) {
-      const auto& hit = reach[m];
-      methods_json.back()[m == "gbnn" ? "stages_to_reference" : "epochs_to_reference"] =
-          hit ? nlohmann::ordered_json(hit->first) : nullptr;
-      methods_json.back()["seconds_to_reference"] =
-          hit ? nlohmann::ordered_json(hit->second) : nullptr;
-    }
-  }
-
-  // Anytime curve of gbnn: mean and std over the runs that reached each stage count.
-  nlohmann::ordered_json anytime = nullptr;
-  if (std::find(methods.begin(), methods.end(), "gbnn") != methods.end()) {
-    size_t longest = 0;
-    for (const auto& r : runs) {
-      if (r.method == "gbnn") longest = std::max(longest, r.anytime.size());
-    }
-    std::vector<int64_t> stages, counts;
-    std::vector<double> means, stds;
-    for (size_t t = 0; t < longest; ++t) {
-      std::vector<double> v;
-      for (const auto& r : runs) {
-        if (r.method == "gbnn" && t < r.anytime.size()) v.push_back(r.anytime[t]);
-      }
-      stages.push_back(static_cast<int64_t>(t) + 1);
-      counts.push_back(static_cast<int64_t>(v.size()));
-      means.push_back(mean_of(v));
-      stds.push_back(std_of(v));
-    }
-    anytime = {{"stages", stages}, {"mean", means}, {"std", stds}, {"runs", counts}};
-  }
-
-  // "12.30 s (stage 40)" for gbnn, "28.41 s (epoch 18)" for a baseline.
-  const auto reach_text = [&](const std::string& m) -> std::string {
-    const auto& hit = reach[m];
-    if (!hit) return "not reached";
-    return fmt::format("{:.2f} s ({} {})", hit->second, m == "gbnn" ? "stage" : "epoch",
-                       hit->first);
-  };
-  std::cout << info.title << "\n";
-  if (info.single_split) {
-    std::cout << fmt::format("{:<8} {:>9} {:>9} {:>10}", "method", info.metric, "fit s", "trained");
-    if (with_reference) std::cout << fmt::format("  reaches adam's {}", info.metric);
-    std::cout << "\n";
-    for (const auto& r : rows) {
-      std::cout << fmt::format("{:<8} {:>9.4f} {:>9.2f} {:>10.0f}", r.method, r.mean, r.seconds,
-                               r.size);
-      if (with_reference) std::cout << "  " << reach_text(r.method);
-      std::cout << "\n";
-    }
-  } else {
-    std::cout << fmt::format("{:<8} {:>9} {:>9} {:>9} {:>10}\n", "method", "mean", "std", "fit s",
-                             "trained");
-    for (const auto& r : rows) {
-      std::cout << fmt::format("{:<8} {:>9.4f} {:>9.4f} {:>9.3f} {:>10.1f}\n", r.method, r.mean,
-                               r.std, r.seconds, r.size);
-    }
-  }
-  std::cout.flush();
-
-  if (!a.markdown.empty()) {
-    std::string md = info.markdown_title + "\n\n";
-    if (info.single_split) {
-      md += fmt::format("| method | test {} | fit seconds | trained |", info.metric);
-      md += with_reference ? fmt::format(" reaches adam's {} at |\n", info.metric) : "\n";
-      md += with_reference ? "|---|---:|---:|---:|---:|\n" : "|---|---:|---:|---:|\n";
-      for (const auto& r : rows) {
-        md += fmt::format("| {} | {:.4f} | {:.2f} | {:.0f} {} |", r.method, r.mean, r.seconds,
-                          r.size, r.method == "gbnn" ? "stages" : "epochs");
-        md += with_reference ? fmt::format(" {} |\n", reach_text(r.method)) : "\n";
-      }
-    } else {
-      md += fmt::format("| method | {} mean | {} std | fit seconds (mean) | trained (mean) |\n",
-                        info.metric, info.metric);
-      md += "|---|---:|---:|---:|---:|\n";
-      for (const auto& r : rows) {
-        md += fmt::format("| {} | {:.4f} | {:.4f} | {:.3f} | {:.1f} {} |\n", r.method, r.mean,
-                          r.std, r.seconds, r.size, r.method == "gbnn" ? "stages" : "epochs");
-      }
-    }
-    write_file_atomic(a.markdown, md);
-  }
-
+  const BenchSummary summary = summarise(methods, runs, info);
+  print_summary(std::cout, info, summary);
+  if (!a.markdown.empty()) write_file_atomic(a.markdown, summary_markdown(info, summary));
   if (!a.report.empty()) {
-    nlohmann::ordered_json report = info.report;
-    report["seed"] = a.seed;
-    report["threads"] = at::get_num_threads();
-    report["dtype"] = dtype_name(dtype);
-    report["options"] = {{"gbnn", trainer_options_json(o.gbnn, a.trainer.preset)},
-                         {"baselines", baseline_options_json(o.base)}};
-    if (info.single_split) {
-      report["reference"] =
-          adam ? nlohmann::ordered_json{{"method", "adam"}, {"metric", adam->metric}} : nullptr;
-    }
-    report["methods"] = methods_json;
-    report["anytime"] = anytime;
-    auto runs_json = nlohmann::ordered_json::array();
-    for (const auto& r : runs) {
-      nlohmann::ordered_json j = {{"method", r.method},
-                                  {"repeat", r.repeat},
-                                  {"fold", r.fold},
-                                  {"metric", r.metric},
-                                  {"fit_seconds", r.fit_seconds},
-                                  {"trained", r.size},
-                                  {"kept", r.kept},
-                                  {"stop_reason", r.stop_reason},
-                                  {"curve",
-                                   {{"seconds", r.curve.seconds},
-                                    {"train_loss", r.curve.train_loss},
-                                    {"valid_loss", r.curve.valid_loss}}}};
-      if (!r.anytime.empty()) j["anytime"] = r.anytime;
-      if (!r.epoch_metrics.empty()) j["epoch_metrics"] = r.epoch_metrics;
-      runs_json.push_back(std::move(j));
-    }
-    report["runs"] = runs_json;
-    write_json(a.report, report);
+    info.report["seed"] = a.seed;
+    info.report["threads"] = at::get_num_threads();
+    info.report["dtype"] = dtype_name(dtype);
+    write_json(a.report, report_json(info, summary, runs,
+                                     {{"gbnn", trainer_options_json(o.gbnn, a.trainer.preset)},
+                                      {"baselines", baseline_options_json(o.base)}}));
   }
 }
 

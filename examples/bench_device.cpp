@@ -82,7 +82,9 @@ struct Outcome {
 };
 
 Outcome fit_on(const Data& data, const Args& a, torch::Device device, int64_t stages) {
-  auto o = TrainerOptions().stages(stages).units_per_stage(a.units).loss("multinomial").seed(0);
+  // The paper preset: sigmoid stages fitted by the fused CUDA lbfgs kernel (up to 8 units).
+  auto o =
+      trainer_preset("paper").stages(stages).units_per_stage(a.units).loss("multinomial").seed(0);
   o.device(device).dtype(torch::kFloat);
   auto fit = Trainer(o).fit(data.x_train.to(device), data.y_train.to(device));
   torch::NoGradGuard no_grad;

@@ -47,7 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--max-iter", type=int, default=200)
     p.add_argument("--activation", default="sigmoid")
     p.add_argument("--l2", type=float, default=1e-4)
-    p.add_argument("--solver", default=None, help="boosthead stage solver (default: its own)")
+    p.add_argument("--solver", default="lbfgs",
+                   help="boosthead stage solver (default lbfgs, the reference's method)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads for both sides (boosthead's --threads, the reference's BLAS)")
     p.add_argument("--boosthead", default=os.path.join(
@@ -85,11 +86,12 @@ def main(argv=None):
         splits = KFold(args.folds, shuffle=True, random_state=args.seed).split(np.zeros(len(rows)))
     metric = "accuracy" if task == "classification" else "rmse"
 
-    common = ["--stages", str(args.stages), "--units", str(args.units),
-              "--shrinkage", str(args.shrinkage), "--subsample", str(args.subsample),
-              "--max-iter", str(args.max_iter), "--activation", args.activation,
-              "--l2", str(args.l2), "--seed", str(args.seed), "--threads", str(args.threads),
-              "--task", task]
+    # The paper's algorithm on both sides: targets as given, as the reference takes them.
+    common = ["--standardize-targets", "false", "--stages", str(args.stages),
+              "--units", str(args.units), "--shrinkage", str(args.shrinkage),
+              "--subsample", str(args.subsample), "--max-iter", str(args.max_iter),
+              "--activation", args.activation, "--l2", str(args.l2), "--seed", str(args.seed),
+              "--threads", str(args.threads), "--task", task]
     if args.solver:
         common += ["--solver", args.solver]
     results = []

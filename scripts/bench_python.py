@@ -109,7 +109,9 @@ def main():
             start = time.perf_counter()
             subprocess.run([a.cli, "fit", "--data", train_csv, "--target", target, "--out", model,
                             "--stages", str(a.stages), "--threads", str(a.threads), "--quiet",
-                            "--report", report], check=True, capture_output=True)
+                            "--report", report, "--task",
+                            "regression" if regression else "classification"],
+                           check=True, capture_output=True)
             cli_seconds = time.perf_counter() - start
             ev = subprocess.run([a.cli, "eval", "--model", model, "--data", test_csv], check=True,
                                 capture_output=True, text=True).stdout.split()

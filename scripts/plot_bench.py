@@ -7,6 +7,9 @@ Usage: .venv/bin/python scripts/plot_bench.py BENCH.json [BENCH.json ...] --out-
 Writes into DIR (one panel per data set in each figure):
   anytime.png       gbnn test metric against the number of active stages (mean over folds,
                     band of +-1 std), with the baselines' mean test metric as horizontal lines;
+  time_to_accuracy.png  test metric against fit seconds: gbnn's anytime curve at the mean time
+                    each stage count was reached, every other method (scikit-learn's included) as
+                    one point at its mean fit time and mean test metric (log-scaled time);
   loss_vs_time.png  training loss against wall-clock seconds for every method (the first fold
                     of the first repeat in bold, the other folds faint; log-scaled time);
   scores.png        mean test metric per method with +-1 std error bars over folds x repeats
@@ -80,6 +83,38 @@ def plot_anytime(reports, path):
         ax.set_ylabel(f"test {report['metric']}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_time_to_accuracy(reports, path):
+    with_curve = [r for r in reports if r.get("anytime")]
+    if not with_curve:
+        return False
+    fig, axes = grid(len(with_curve))
+    for ax, report in zip(axes, with_curve):
+        gbnn_runs = [r for r in report["runs"] if r["method"] == "gbnn" and r.get("anytime")]
+        longest = max(len(r["anytime"]) for r in gbnn_runs)
+        seconds, metric = [], []
+        for t in range(longest):
+            at = [(r["curve"]["seconds"][t], r["anytime"][t]) for r in gbnn_runs
+                  if t < len(r["anytime"]) and t < len(r["curve"]["seconds"])]
+            if at:
+                seconds.append(sum(a for a, _ in at) / len(at))
+                metric.append(sum(b for _, b in at) / len(at))
+        ax.plot(seconds, metric, color=color("gbnn"), label="gbnn (stages)")
+        for m in report["methods"]:
+            if m["method"] != "gbnn":
+                ax.plot([m["fit_seconds_mean"]], [m["metric_mean"]], marker="o", linestyle="",
+                        color=color(m["method"]), label=m["method"])
+        ax.set_xscale("log")
+        ax.set_title(title(report))
+        ax.set_xlabel("fit seconds (mean over folds)")
+        ax.set_ylabel(f"test {report['metric']}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -176,6 +211,8 @@ def main():
     written = []
     if plot_anytime(reports, os.path.join(args.out_dir, "anytime.png")):
         written.append("anytime.png")
+    if plot_time_to_accuracy(reports, os.path.join(args.out_dir, "time_to_accuracy.png")):
+        written.append("time_to_accuracy.png")
     plot_loss_vs_time(reports, os.path.join(args.out_dir, "loss_vs_time.png"))
     plot_scores(reports, os.path.join(args.out_dir, "scores.png"))
     written += ["loss_vs_time.png", "scores.png"]

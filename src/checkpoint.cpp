@@ -63,12 +63,7 @@ void save_state(const std::string& path, const TrainerState& s) {
   a.write("rng", c10::IValue(s.rng));
   a.write("train_loss", c10::IValue(s.train_loss));
   a.write("elapsed", c10::IValue(s.elapsed));
-  a.write("hidden_weight", s.hidden_weight.cpu());
-  a.write("hidden_bias", s.hidden_bias.cpu());
-  a.write("output_weight", s.output_weight.cpu());
-  a.write("output_bias", s.output_bias.cpu());
-  a.write("stage_output_bias", s.stage_output_bias.cpu());
-  a.write("initial_score", s.initial_score.cpu());
+  s.head.for_each([&](const char* name, const torch::Tensor& t) { a.write(name, t.cpu()); });
   a.write("scores", s.scores.cpu());
   a.write("has_valid", c10::IValue(s.valid_scores.defined()));
   if (s.valid_scores.defined()) a.write("valid_scores", s.valid_scores.cpu());
@@ -112,12 +107,7 @@ TrainerState load_state(const std::string& path) {
     s.train_loss = v.toDouble();
     a.read("elapsed", v);
     s.elapsed = v.toDouble();
-    a.read("hidden_weight", s.hidden_weight);
-    a.read("hidden_bias", s.hidden_bias);
-    a.read("output_weight", s.output_weight);
-    a.read("output_bias", s.output_bias);
-    a.read("stage_output_bias", s.stage_output_bias);
-    a.read("initial_score", s.initial_score);
+    s.head.for_each([&](const char* name, torch::Tensor& t) { a.read(name, t); });
     a.read("scores", s.scores);
     a.read("has_valid", v);
     if (v.toBool()) a.read("valid_scores", s.valid_scores);

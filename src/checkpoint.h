@@ -3,6 +3,7 @@
 // with the same model as an uninterrupted one.
 
 #include <boosthead/callbacks.h>
+#include <boosthead/head.h>
 #include <torch/types.h>
 
 #include <string>
@@ -13,9 +14,7 @@ namespace boosthead::detail {
 struct TrainerState {
   // Compatibility checks: a checkpoint only resumes the same problem and options.
   std::string fingerprint;
-  // The head's tensors.
-  torch::Tensor hidden_weight, hidden_bias, output_weight, output_bias, stage_output_bias,
-      initial_score;
+  HeadTensors head;
   // Scores on the training and validation rows, exactly as accumulated.
   torch::Tensor scores, valid_scores;
   double train_loss = 0.0;

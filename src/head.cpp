@@ -1,5 +1,9 @@
 #include <boosthead/head.h>
 #include <boosthead/loss.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <stdexcept>
 
 #include "fit_inputs.h"
 
@@ -23,6 +27,43 @@ BoostedHeadImpl::BoostedHeadImpl(int64_t num_features, int64_t units_per_stage,
   output_bias = register_parameter("output_bias", initial.detach().clone());
   stage_output_bias = register_buffer("stage_output_bias", torch::empty({0, k}, opt));
   initial_score = register_buffer("initial_score", initial.detach().clone());
+}
+
+HeadTensors BoostedHeadImpl::tensors() const {
+  return {hidden_weight.detach(), hidden_bias.detach(),       output_weight.detach(),
+          output_bias.detach(),   stage_output_bias.detach(), initial_score.detach()};
+}
+
+void BoostedHeadImpl::set_tensors(const HeadTensors& t, const torch::TensorOptions& options) {
+  const int64_t d = num_features(), j = units_per_stage_, k = num_outputs();
+  bool defined = true;
+  std::string shapes;
+  t.for_each([&](const char* name, const torch::Tensor& x) {
+    defined = defined && x.defined();
+    shapes +=
+        fmt::format("{}{} {}", shapes.empty() ? "" : ", ", name,
+                    x.defined() ? fmt::format("[{}]", fmt::join(x.sizes(), ", ")) : "undefined");
+  });
+  const auto& sb = t.stage_output_bias;
+  const int64_t units = defined && sb.dim() == 2 ? sb.size(0) * j : -1;
+  auto is = [](const torch::Tensor& x, std::initializer_list<int64_t> shape) {
+    return x.sizes() == c10::IntArrayRef(shape);
+  };
+  if (units < 0 || !is(t.hidden_weight, {units, d}) || !is(t.hidden_bias, {units}) ||
+      !is(t.output_weight, {k, units}) || !is(t.output_bias, {k}) || !is(sb, {units / j, k}) ||
+      !is(t.initial_score, {k})) {
+    throw std::invalid_argument(fmt::format(
+        "head tensors do not make a head of {} features, {} units per stage and {} outputs: {}", d,
+        j, k, shapes));
+  }
+  torch::NoGradGuard no_grad;
+  auto copy = [&](const torch::Tensor& x) { return x.detach().to(options).clone(); };
+  hidden_weight.set_data(copy(t.hidden_weight));
+  hidden_bias.set_data(copy(t.hidden_bias));
+  output_weight.set_data(copy(t.output_weight));
+  output_bias.set_data(copy(t.output_bias));
+  stage_output_bias.set_data(copy(t.stage_output_bias));
+  initial_score.set_data(copy(t.initial_score));
 }
 
 void BoostedHeadImpl::append_stage(const StageParams& stage, double scale) {

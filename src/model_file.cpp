@@ -139,12 +139,14 @@ LoadedModel load_model(const std::string& path, torch::Device device) {
     info.standardizer.mean = m.attr("feature_mean").toTensor();
     info.standardizer.scale = m.attr("feature_scale").toTensor();
 
-    auto hw = m.attr("hidden_weight").toTensor();
-    auto hb = m.attr("hidden_bias").toTensor();
-    auto ow = m.attr("output_weight").toTensor();
-    auto ob = m.attr("output_bias").toTensor();
-    auto sb = m.attr("stage_output_bias").toTensor();
-    auto f0 = m.attr("initial_score").toTensor();
+    HeadTensors tensors;
+    tensors.for_each([&](const char* name, torch::Tensor& t) { t = m.attr(name).toTensor(); });
+    const auto& hw = tensors.hidden_weight;
+    const auto& hb = tensors.hidden_bias;
+    const auto& ow = tensors.output_weight;
+    const auto& ob = tensors.output_bias;
+    const auto& sb = tensors.stage_output_bias;
+    const auto& f0 = tensors.initial_score;
     const int64_t units = m.attr("units_per_stage").toInt();
     const int64_t stages = m.attr("stages").toInt();
     const int64_t d = static_cast<int64_t>(info.feature_names.size());
@@ -175,12 +177,7 @@ LoadedModel load_model(const std::string& path, torch::Device device) {
     }
     out.head = BoostedHead(d, units, activation_from_name(m.attr("activation").toStringRef()),
                            m.attr("loss").toStringRef(), f0);
-    torch::NoGradGuard no_grad;
-    out.head->hidden_weight.set_data(hw.clone());
-    out.head->hidden_bias.set_data(hb.clone());
-    out.head->output_weight.set_data(ow.clone());
-    out.head->output_bias.set_data(ob.clone());
-    out.head->stage_output_bias.set_data(sb.clone());
+    out.head->set_tensors(tensors, hw.options());
     out.head->to(device);
     return out;
   } catch (const std::invalid_argument& e) {
@@ -213,12 +210,8 @@ std::vector<std::string> strings_of(const c10::IValue& v) {
 void register_head(torch::jit::Module& m, const BoostedHeadImpl& head,
                    const data::Standardizer& standardizer) {
   auto cpu = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU).contiguous(); };
-  m.register_buffer("hidden_weight", cpu(head.hidden_weight));
-  m.register_buffer("hidden_bias", cpu(head.hidden_bias));
-  m.register_buffer("output_weight", cpu(head.output_weight));
-  m.register_buffer("output_bias", cpu(head.output_bias));
-  m.register_buffer("stage_output_bias", cpu(head.stage_output_bias));
-  m.register_buffer("initial_score", cpu(head.initial_score));
+  head.tensors().for_each(
+      [&](const char* name, const torch::Tensor& t) { m.register_buffer(name, cpu(t)); });
   m.register_buffer("feature_mean", cpu(standardizer.mean).to(torch::kDouble));
   m.register_buffer("feature_scale", cpu(standardizer.scale).to(torch::kDouble));
   m.register_attribute("loss", c10::StringType::get(), head.loss());

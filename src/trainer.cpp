@@ -101,15 +101,6 @@ double checksum(const torch::Tensor& t) {
   return flat.sum().item<double>() + (flat * w).sum().item<double>();
 }
 
-void copy_head(const BoostedHeadImpl& from, BoostedHeadImpl& to, const torch::TensorOptions& opt) {
-  torch::NoGradGuard ng;
-  to.hidden_weight.set_data(from.hidden_weight.detach().to(opt).clone());
-  to.hidden_bias.set_data(from.hidden_bias.detach().to(opt).clone());
-  to.output_weight.set_data(from.output_weight.detach().to(opt).clone());
-  to.output_bias.set_data(from.output_bias.detach().to(opt).clone());
-  to.stage_output_bias.set_data(from.stage_output_bias.detach().to(opt).clone());
-}
-
 }  // namespace
 
 void validate_options(const TrainerOptions& o) {
@@ -274,7 +265,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     }
     result.head = BoostedHead(d, init.units_per_stage(), init.activation(), loss_name,
                               init.initial_score.to(opt));
-    copy_head(init, *result.head, opt);
+    result.head->set_tensors(init.tensors(), opt);
     f = y_units.to_trained(result.head->forward(x));
     if (has_valid) fv = y_units.to_trained(result.head->forward(xv));
   } else {
@@ -332,13 +323,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
           "has [{}]",
           o.checkpoint(), st.fingerprint, fingerprint));
     }
-    torch::NoGradGuard ng;
-    head.hidden_weight.set_data(st.hidden_weight.to(opt));
-    head.hidden_bias.set_data(st.hidden_bias.to(opt));
-    head.output_weight.set_data(st.output_weight.to(opt));
-    head.output_bias.set_data(st.output_bias.to(opt));
-    head.stage_output_bias.set_data(st.stage_output_bias.to(opt));
-    head.initial_score.set_data(st.initial_score.to(opt));
+    head.set_tensors(st.head, opt);
     f = st.scores.to(opt);
     if (has_valid) fv = st.valid_scores.to(opt);
     train_loss = st.train_loss;
@@ -428,12 +413,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     if (!o.checkpoint().empty()) {
       detail::TrainerState st;
       st.fingerprint = fingerprint;
-      st.hidden_weight = head.hidden_weight;
-      st.hidden_bias = head.hidden_bias;
-      st.output_weight = head.output_weight;
-      st.output_bias = head.output_bias;
-      st.stage_output_bias = head.stage_output_bias;
-      st.initial_score = head.initial_score;
+      st.head = head.tensors();
       st.scores = f;
       st.valid_scores = fv;
       st.train_loss = train_loss;

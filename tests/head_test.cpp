@@ -144,3 +144,33 @@ TEST(BoostedHead, StagedScoresAreTheAnytimeForwardOfEachStage) {
                            bin.head->predict(x.to(torch::kFloat))));
   EXPECT_EQ(bin.head->proba_from_scores(staged).sizes(), torch::IntArrayRef({3, 9, 2}));
 }
+
+// Every copy of a head (checkpoint, model file, plugin, warm start) goes through these two.
+TEST(BoostedHead, TensorsCopyIntoAHeadOfTheSameShapeAndNameWhatDoesNotFit) {
+  torch::manual_seed(5);
+  auto b = build("multinomial", 4, 2, 3, 5, Activation::Relu);
+  const auto x = torch::randn({7, 4});
+  BoostedHead copy(4, 2, Activation::Relu, "multinomial", torch::zeros({3}));
+  copy->set_tensors(b.head->tensors(), torch::TensorOptions().dtype(torch::kDouble));
+  EXPECT_EQ(copy->num_stages(), 5);
+  EXPECT_EQ(copy->hidden_weight.scalar_type(), torch::kDouble);
+  EXPECT_TRUE(torch::allclose(copy->forward(x.to(torch::kDouble)).to(torch::kFloat),
+                              b.head->forward(x), 1e-5, 1e-5));
+  // A copy, not a view: changing the source leaves the copy alone.
+  b.head->truncate(1);
+  EXPECT_EQ(copy->num_stages(), 5);
+
+  std::vector<std::string> names;
+  HeadTensors t = copy->tensors();
+  t.for_each([&](const char* name, torch::Tensor&) { names.push_back(name); });
+  EXPECT_EQ(names,
+            std::vector<std::string>(HeadTensors::kNames.begin(), HeadTensors::kNames.end()));
+  t.output_weight = t.output_weight.narrow(1, 0, 3);  // one unit short
+  try {
+    copy->set_tensors(t, torch::TensorOptions());
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("output_weight [3, 3]"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(copy->num_stages(), 5);  // left as it was
+}

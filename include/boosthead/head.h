@@ -7,9 +7,35 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <array>
 #include <string>
 
 namespace boosthead {
+
+/// The tensors that define a head's weights, by the names model files, checkpoints and the
+/// plugin use. Every copy, save and load of a head goes through this one struct.
+struct HeadTensors {
+  torch::Tensor hidden_weight, hidden_bias, output_weight, output_bias, stage_output_bias,
+      initial_score;
+
+  /// The names, in the order for_each visits them.
+  static constexpr std::array<const char*, 6> kNames = {"hidden_weight",     "hidden_bias",
+                                                        "output_weight",     "output_bias",
+                                                        "stage_output_bias", "initial_score"};
+  /// Calls f(name, tensor) for every tensor, in kNames' order.
+  template <typename F>
+  void for_each(F&& f) {
+    torch::Tensor* all[] = {&hidden_weight, &hidden_bias,       &output_weight,
+                            &output_bias,   &stage_output_bias, &initial_score};
+    for (size_t i = 0; i < kNames.size(); ++i) f(kNames[i], *all[i]);
+  }
+  template <typename F>
+  void for_each(F&& f) const {
+    const torch::Tensor* all[] = {&hidden_weight, &hidden_bias,       &output_weight,
+                                  &output_bias,   &stage_output_bias, &initial_score};
+    for (size_t i = 0; i < kNames.size(); ++i) f(kNames[i], *all[i]);
+  }
+};
 
 /// Linear(d, T*J) -> activation -> Linear(T*J, K), with F0 in the output bias and each stage's
 /// eta * rho folded into its output weights, so that the output equals
@@ -20,6 +46,13 @@ class BoostedHeadImpl : public torch::nn::Module {
   /// An empty head (zero stages) whose output is `initial_score` (shape K) for every row.
   BoostedHeadImpl(int64_t num_features, int64_t units_per_stage, Activation activation,
                   std::string loss, const torch::Tensor& initial_score);
+
+  /// The head's tensors, detached (they share storage with the head).
+  HeadTensors tensors() const;
+  /// Replaces the head's tensors with copies of `t` converted to `options`. Throws
+  /// std::invalid_argument, naming the shapes, unless they make a head of this one's input
+  /// width, units per stage and outputs.
+  void set_tensors(const HeadTensors& t, const torch::TensorOptions& options);
 
   /// Appends a stage: its weights as fitted and the factor scale = eta * rho folded into w2, b2.
   void append_stage(const StageParams& stage, double scale);

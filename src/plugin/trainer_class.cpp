@@ -180,12 +180,7 @@ class TorchTrainer : public torch::CustomClassHolder {
   c10::Dict<std::string, torch::Tensor> tensors() const {
     check_fitted();
     c10::Dict<std::string, torch::Tensor> d;
-    d.insert("hidden_weight", head_->hidden_weight.detach());
-    d.insert("hidden_bias", head_->hidden_bias.detach());
-    d.insert("output_weight", head_->output_weight.detach());
-    d.insert("output_bias", head_->output_bias.detach());
-    d.insert("stage_output_bias", head_->stage_output_bias.detach());
-    d.insert("initial_score", head_->initial_score.detach());
+    head_->tensors().for_each([&](const char* name, const torch::Tensor& t) { d.insert(name, t); });
     const auto s = standardizer_or_identity();
     d.insert("mean", s.mean);
     d.insert("scale", s.scale);
@@ -294,9 +289,7 @@ class TorchTrainer : public torch::CustomClassHolder {
     if (head_) {
       meta.insert("units_per_stage", head_->units_per_stage());
       meta.insert("activation", activation_name(head_->activation()));
-      tensors = {head_->hidden_weight.detach(),     head_->hidden_bias.detach(),
-                 head_->output_weight.detach(),     head_->output_bias.detach(),
-                 head_->stage_output_bias.detach(), head_->initial_score.detach()};
+      head_->tensors().for_each([&](const char*, const torch::Tensor& x) { tensors.push_back(x); });
     }
     if (head_ && standardizer_.mean.defined()) {
       tensors.push_back(standardizer_.mean);
@@ -318,12 +311,10 @@ class TorchTrainer : public torch::CustomClassHolder {
       t->head_ = BoostedHead(tensors[0].size(1), meta.at("units_per_stage").toInt(),
                              activation_from_name(meta.at("activation").toStringRef()),
                              meta.at("loss").toStringRef(), tensors[5]);
-      torch::NoGradGuard no_grad;
-      t->head_->hidden_weight.set_data(tensors[0]);
-      t->head_->hidden_bias.set_data(tensors[1]);
-      t->head_->output_weight.set_data(tensors[2]);
-      t->head_->output_bias.set_data(tensors[3]);
-      t->head_->stage_output_bias.set_data(tensors[4]);
+      HeadTensors head;
+      size_t i = 0;
+      head.for_each([&](const char*, torch::Tensor& x) { x = tensors[i++]; });
+      t->head_->set_tensors(head, tensors[0].options());
     }
     if (tensors.size() == 8) {
       t->standardizer_.mean = tensors[6];

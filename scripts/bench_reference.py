@@ -151,7 +151,7 @@ def add_references(path):
     report["reference_runs"] = runs
     report["reference_versions"] = {"scikit-learn": sklearn.__version__}
     with open(path + ".tmp", "w") as f:
-        json.dump(report, f, indent=1)
+        json.dump(report, f)
     os.replace(path + ".tmp", path)
     return report["name"], methods
 

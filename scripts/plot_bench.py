@@ -59,6 +59,12 @@ def grid(count):
     return fig, flat[:count]
 
 
+def save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def title(report):
     return f"{report['name']} ({report['metric']})"
 
@@ -83,9 +89,7 @@ def plot_anytime(reports, path):
         ax.set_ylabel(f"test {report['metric']}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
     return True
 
 
@@ -115,9 +119,7 @@ def plot_time_to_accuracy(reports, path):
         ax.set_ylabel(f"test {report['metric']}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
     return True
 
 
@@ -140,9 +142,7 @@ def plot_loss_vs_time(reports, path):
         ax.set_ylabel("training loss")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_scores(reports, path):
@@ -162,9 +162,7 @@ def plot_scores(reports, path):
         ax.set_title(f"{report['name']}")
         ax.set_ylabel(f"test {report['metric']} ({better} is better)")
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def write_summary(reports, path):

@@ -71,12 +71,6 @@ StageParams glorot_init(std::mt19937_64& rng, int64_t d, int64_t j, int64_t k, A
 // Fisher-Yates with the raw engine, for the same reason.
 void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng);
 
-// k of the rows 0..n-1 drawn without replacement with the raw engine, in increasing order, into
-// out (k values); scratch and drawn are reused between calls.
-void sample_without_replacement(int64_t n, int64_t k, std::mt19937_64& rng,
-                                std::vector<int64_t>& scratch, std::vector<char>& drawn,
-                                int64_t* out);
-
 // False if any value is NaN or infinite.
 bool all_finite(const torch::Tensor& t);
 

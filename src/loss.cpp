@@ -231,11 +231,6 @@ decltype(auto) dispatch_rows(const torch::Tensor& t, F&& fn) {
   using T = typename decltype(type)::type; \
   constexpr int KC = decltype(kc)::value
 
-double safe_ratio(double num, double den) {
-  if (!(den > 1e-300) || !std::isfinite(num) || !std::isfinite(den)) return 0.0;
-  return num / den;
-}
-
 torch::Tensor check_labels(const torch::Tensor& y, const char* loss) {
   if (y.dim() != 1) {
     throw std::invalid_argument(
@@ -281,16 +276,18 @@ class SquaredLoss final : public Loss {
     check_scores(f, y);
     return y - f;
   }
+  using Loss::newton_step;
   double newton_step(const torch::Tensor& f, const torch::Tensor& y,
                      const torch::Tensor& h) const override {
     check_scores(f, y);
     return newton_step(f, y, h, y - f);
   }
-  double newton_step(const torch::Tensor& f, const torch::Tensor& y, const torch::Tensor& h,
-                     const torch::Tensor& r) const override {
+  std::pair<double, double> newton_sums(const torch::Tensor& f, const torch::Tensor& y,
+                                        const torch::Tensor& h,
+                                        const torch::Tensor& r) const override {
     check_scores(f, y);
     check_step_inputs(h, r, y);
-    return safe_ratio((r * h).sum().item<double>(), (h * h).sum().item<double>());
+    return {(r * h).sum().item<double>(), (h * h).sum().item<double>()};
   }
   torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
     check_scores(f, y);
@@ -329,19 +326,19 @@ class BinaryLogisticLoss final : public Loss {
     check_scores(f, y);
     return y - torch::sigmoid(f);
   }
+  using Loss::newton_step;
   double newton_step(const torch::Tensor& f, const torch::Tensor& y,
                      const torch::Tensor& h) const override {
     check_scores(f, y);
     return newton_step(f, y, h, y - torch::sigmoid(f));
   }
-  double newton_step(const torch::Tensor& f, const torch::Tensor& y, const torch::Tensor& h,
-                     const torch::Tensor& r) const override {
+  std::pair<double, double> newton_sums(const torch::Tensor& f, const torch::Tensor& y,
+                                        const torch::Tensor& h,
+                                        const torch::Tensor& r) const override {
     check_scores(f, y);
     check_step_inputs(h, r, y);
     auto p = y - r;
-    auto num = (r * h).sum().item<double>();
-    auto den = (p * (1 - p) * h * h).sum().item<double>();
-    return safe_ratio(num, den);
+    return {(r * h).sum().item<double>(), (p * (1 - p) * h * h).sum().item<double>()};
   }
   torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
     check_scores(f, y);
@@ -386,27 +383,27 @@ class MultinomialLoss final : public Loss {
     }
     return y - softmax_rows(f);
   }
+  using Loss::newton_step;
   double newton_step(const torch::Tensor& f, const torch::Tensor& y,
                      const torch::Tensor& h) const override {
     check_scores(f, y);
     return newton_step(f, y, h, pseudo_residuals(f, y));
   }
-  double newton_step(const torch::Tensor& f, const torch::Tensor& y, const torch::Tensor& h,
-                     const torch::Tensor& r) const override {
+  std::pair<double, double> newton_sums(const torch::Tensor& f, const torch::Tensor& y,
+                                        const torch::Tensor& h,
+                                        const torch::Tensor& r) const override {
     check_scores(f, y);
     check_step_inputs(h, r, y);
     if (host_rows({&y, &r, &h})) {
-      const auto sums = dispatch_rows(y, [&](auto type, auto kc) {
+      return dispatch_rows(y, [&](auto type, auto kc) {
         BOOSTHEAD_ROW_TYPES(type, kc);
         return multinomial_newton_sums<T, KC>(y, r, h);
       });
-      return safe_ratio(sums.first, sums.second);
     }
     auto p = y - r;
-    auto num = (r * h).sum().item<double>();
     auto ph = p * h;
-    auto den = (ph * h).sum().item<double>() - ph.sum(1).pow(2).sum().item<double>();
-    return safe_ratio(num, den);
+    return {(r * h).sum().item<double>(),
+            (ph * h).sum().item<double>() - ph.sum(1).pow(2).sum().item<double>()};
   }
   torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
     check_scores(f, y);
@@ -459,8 +456,26 @@ std::pair<double, torch::Tensor> Loss::value_and_residuals(const torch::Tensor& 
 }
 
 double Loss::newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
-                         const torch::Tensor& direction, const torch::Tensor&) const {
-  return newton_step(scores, targets, direction);
+                         const torch::Tensor& direction, const torch::Tensor& residuals) const {
+  try {
+    const auto [num, den] = newton_sums(scores, targets, direction, residuals);
+    return newton_ratio(num, den);
+  } catch (const NewtonSumsMissing&) {
+    return newton_step(scores, targets, direction);
+  }
+}
+
+std::pair<double, double> Loss::newton_sums(const torch::Tensor&, const torch::Tensor&,
+                                            const torch::Tensor&, const torch::Tensor&) const {
+  throw NewtonSumsMissing(fmt::format(
+      "loss '{}' gives its Newton step only as a ratio (it does not override newton_sums), "
+      "which a data-parallel fit cannot add up across processes",
+      name()));
+}
+
+double newton_ratio(double num, double den) {
+  if (!(den > 1e-300) || !std::isfinite(num) || !std::isfinite(den)) return 0.0;
+  return num / den;
 }
 
 void register_loss(const std::string& name, LossFactory factory) {

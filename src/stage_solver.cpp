@@ -22,12 +22,13 @@ StageParams StageParams::clone() const { return {w1.clone(), b1.clone(), w2.clon
 
 namespace {
 
-void check_problem(const torch::Tensor& x, const torch::Tensor& r, const StageParams& p) {
+void check_problem(const torch::Tensor& x, const torch::Tensor& r, const StageParams& p,
+                   bool allow_empty = false) {
   TORCH_CHECK(x.dim() == 2, "expected 2-D stage inputs, got ", x.dim(), "-D");
   TORCH_CHECK(r.dim() == 2, "expected 2-D residuals, got ", r.dim(), "-D");
   TORCH_CHECK(x.size(0) == r.size(0), "stage inputs have ", x.size(0), " rows but residuals have ",
               r.size(0));
-  TORCH_CHECK(x.size(0) > 0, "cannot fit a stage on zero rows");
+  TORCH_CHECK(allow_empty || x.size(0) > 0, "cannot fit a stage on zero rows");
   TORCH_CHECK(p.w1.dim() == 2 && p.w1.size(1) == x.size(1), "stage input weights of shape ",
               p.w1.sizes(), " do not match ", x.size(1), " features");
   TORCH_CHECK(p.w2.dim() == 2 && p.w2.size(0) == r.size(1) && p.w2.size(1) == p.w1.size(0),
@@ -37,12 +38,14 @@ void check_problem(const torch::Tensor& x, const torch::Tensor& r, const StagePa
               r.device());
 }
 
-void check_rows(const torch::Tensor& x, const torch::Tensor& rows) {
+// A process of a data-parallel fit may have none of a stage's rows (allow_empty).
+void check_rows(const torch::Tensor& x, const torch::Tensor& rows, bool allow_empty = false) {
   TORCH_CHECK(rows.dim() == 1, "expected 1-D row indices, got ", rows.dim(), "-D");
   TORCH_CHECK(rows.scalar_type() == torch::kLong, "expected int64 row indices, got ",
               rows.scalar_type());
   TORCH_CHECK(rows.device() == x.device(), "row indices on ", rows.device(),
               " but stage inputs on ", x.device());
+  if (allow_empty && rows.numel() == 0) return;
   TORCH_CHECK(rows.numel() > 0, "cannot fit a stage on zero rows");
   int64_t lo = 0, hi = 0;
   if (rows.device().is_cpu()) {
@@ -77,8 +80,8 @@ detail::LbfgsSettings settings_for(const StageProblem& problem) {
 SolverReport minimize_stage(const torch::Tensor& x, const torch::Tensor& r,
                             const torch::Tensor& rows, const StageProblem& problem,
                             StageParams& params, bool project) {
-  check_problem(x, r, params);
-  if (rows.defined()) check_rows(x, rows);
+  check_problem(x, r, params, problem.collective() != nullptr);
+  if (rows.defined()) check_rows(x, rows, problem.collective() != nullptr);
   torch::NoGradGuard no_grad;
   auto evaluator = detail::make_evaluator(x, r, rows, params.w1.size(0), problem, project);
   const auto out = evaluator->minimize(settings_for(problem), params);
@@ -122,6 +125,9 @@ class TorchLbfgsSolver final : public StageSolver {
   SolverReport fit(const torch::Tensor& x, const torch::Tensor& r, const StageProblem& problem,
                    StageParams& params) override {
     check_problem(x, r, params);
+    TORCH_CHECK(!problem.collective(),
+                "the torch_lbfgs solver fits on one process only; use lbfgs or varpro for a "
+                "data-parallel fit");
     std::vector<torch::Tensor> vars{params.w1.detach().clone().requires_grad_(true),
                                     params.b1.detach().clone().requires_grad_(true),
                                     params.w2.detach().clone().requires_grad_(true),

@@ -13,6 +13,8 @@
 
 #include <cmath>
 
+#include "data_parallel.h"
+
 namespace boosthead::detail {
 
 struct TargetScale {
@@ -27,6 +29,17 @@ struct TargetScale {
     s.shift = y.mean(0);
     const double v = y.var(0, /*unbiased=*/false).mean().item<double>();
     // A constant target has nothing to scale; keep its units.
+    s.scale = (std::isfinite(v) && v > 0.0) ? std::sqrt(v) : 1.0;
+    return s;
+  }
+  // The same statistics over the rows of every process holding a share of them.
+  static TargetScale fit(const torch::Tensor& y, const RowShare& share) {
+    if (!share.shared()) return fit(y);
+    TargetScale s;
+    auto mean = share.column_means(y);
+    s.shift = mean.to(y.scalar_type());
+    const double squares = share.sum((y.to(torch::kDouble) - mean).square().sum().item<double>());
+    const double v = squares / static_cast<double>(share.total_rows() * y.size(1));
     s.scale = (std::isfinite(v) && v > 0.0) ? std::sqrt(v) : 1.0;
     return s;
   }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -16,6 +17,7 @@
 #include <tuple>
 
 #include "checkpoint.h"
+#include "data_parallel.h"
 #include "fit_inputs.h"
 #include "stage/evaluator.h"
 #include "target_scale.h"
@@ -55,50 +57,92 @@ std::vector<int64_t> host_argmax(const torch::Tensor& f) {
   return out;
 }
 
-// Share of rows whose highest score is in column labels[i].
-double share_at(const torch::Tensor& f, const std::vector<int64_t>& labels) {
+// Rows whose highest score is in column labels[i].
+double hits_at(const torch::Tensor& f, const std::vector<int64_t>& labels) {
   const auto arg = host_argmax(f);
   int64_t hits = 0;
   for (size_t i = 0; i < arg.size(); ++i) hits += arg[i] == labels[i];
-  return static_cast<double>(hits) / static_cast<double>(arg.size());
+  return static_cast<double>(hits);
 }
 
-// Metric from prepared (N x K) targets: accuracy for classification, RMSE for regression.
-double metric(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
+// The metric's numerator and denominator over some rows, from prepared (N x K) targets: correct
+// rows and rows for classification, squared errors and entries for regression (RMSE). Sums, so
+// that processes holding shares of the rows can add them up.
+struct MetricSums {
+  double sum = 0.0, count = 0.0;
+  bool root = false;  // RMSE: the root of the mean
+  double value() const { return root ? std::sqrt(sum / count) : sum / count; }
+};
+
+MetricSums metric_sums(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
+  const auto rows = static_cast<double>(f.size(0));
   if (loss == "binary_logistic") {
-    return ((f > 0).to(y.scalar_type()) == y).to(torch::kDouble).mean().item<double>();
+    return {((f > 0).to(y.scalar_type()) == y).sum(torch::kDouble).item<double>(), rows};
   }
   if (loss == "multinomial") {
     // LibTorch's argmax over a few columns costs about 0.1 ms per 4,000 rows on the CPU, every
     // stage; a host loop is some twenty times faster.
-    if (host_scores(f) && host_scores(y)) return share_at(f, host_argmax(y));
-    return (f.argmax(1) == y.argmax(1)).to(torch::kDouble).mean().item<double>();
+    if (host_scores(f) && host_scores(y)) return {hits_at(f, host_argmax(y)), rows};
+    return {(f.argmax(1) == y.argmax(1)).sum(torch::kDouble).item<double>(), rows};
   }
-  return std::sqrt((f - y).pow(2).mean().item<double>());
+  return {(f - y).pow(2).sum(torch::kDouble).item<double>(), static_cast<double>(f.numel()), true};
 }
 
-// metric() for one set of targets and many scores: each row's class is worked out once.
+// metric_sums() for one set of targets and many scores (each row's class is worked out once),
+// added up over the processes of `share`.
 class StageMetric {
  public:
-  StageMetric(std::string loss, torch::Tensor y) : loss_(std::move(loss)), y_(std::move(y)) {
+  StageMetric(std::string loss, torch::Tensor y, const detail::RowShare* share)
+      : loss_(std::move(loss)), y_(std::move(y)), share_(share) {
     if (loss_ == "multinomial" && y_.defined() && host_scores(y_)) labels_ = host_argmax(y_);
   }
   double operator()(const torch::Tensor& f) const {
-    if (!labels_.empty() && host_scores(f)) return share_at(f, labels_);
-    return metric(loss_, f, y_);
+    MetricSums m = !labels_.empty() && host_scores(f)
+                       ? MetricSums{hits_at(f, labels_), static_cast<double>(f.size(0))}
+                       : metric_sums(loss_, f, y_);
+    std::tie(m.sum, m.count) = share_->sum(std::make_pair(m.sum, m.count));
+    return m.value();
   }
 
  private:
   std::string loss_;
   torch::Tensor y_;
+  const detail::RowShare* share_;
   std::vector<int64_t> labels_;
 };
 
-// Order-sensitive checksum of a tensor, to tell a checkpoint's data from other data.
-double checksum(const torch::Tensor& t) {
-  auto flat = t.reshape(-1).to(torch::kDouble);
-  auto w = torch::arange(1, flat.numel() + 1, flat.options()).remainder(97).add(1);
-  return flat.sum().item<double>() + (flat * w).sum().item<double>();
+// A checksum of rows, to tell a checkpoint's data from other data: the sum modulo 2^64 of a
+// hash of each value and its global position, so the same for the whole data and for the sum
+// over its shares however they are split. Values are hashed at 15 bits of precision: data
+// standardised with statistics summed in another order differs in its last bits.
+template <typename T>
+uint64_t hash_values(const T* p, int64_t count, uint64_t first) {
+  uint64_t sum = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto f = static_cast<float>(p[i]);
+    uint32_t bits = 0;
+    std::memcpy(&bits, &f, sizeof(bits));
+    bits = (bits + 0x80u) & ~0xffu;
+    sum += detail::mix64(detail::mix64(first + static_cast<uint64_t>(i)) ^ bits);
+  }
+  return sum;
+}
+
+uint64_t checksum(const torch::Tensor& t, const detail::RowShare& share) {
+  auto c = t.cpu().contiguous();
+  const auto first =
+      static_cast<uint64_t>(share.first_row() * (t.numel() / std::max<int64_t>(1, t.size(0))));
+  const uint64_t local =
+      c.scalar_type() == torch::kFloat
+          ? hash_values(c.data_ptr<float>(), c.numel(), first)
+          : hash_values(c.to(torch::kDouble).data_ptr<double>(), c.numel(), first);
+  // Added up exactly in float64 as four 16-bit parts.
+  std::vector<double> parts(4);
+  for (int q = 0; q < 4; ++q) parts[q] = static_cast<double>((local >> (16 * q)) & 0xffff);
+  share.sum(parts);
+  uint64_t total = 0;
+  for (int q = 0; q < 4; ++q) total += static_cast<uint64_t>(parts[q]) << (16 * q);
+  return total;
 }
 
 }  // namespace
@@ -195,8 +239,9 @@ double score_metric(const std::string& loss_name, const torch::Tensor& scores,
                     const torch::Tensor& targets) {
   auto loss = make_loss(loss_name);
   const int64_t k = scores.size(1);
-  return metric(loss_name, scores,
-                loss->prepare_targets(targets.to(scores.device()), k, scores.scalar_type()));
+  return metric_sums(loss_name, scores,
+                     loss->prepare_targets(targets.to(scores.device()), k, scores.scalar_type()))
+      .value();
 }
 
 Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {}
@@ -221,22 +266,48 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const auto start = detail::Clock::now();
   const auto& o = options_;
   validate_options(o);
+  Collective* comm = o.collective().get();
+  const bool rank0 = comm == nullptr || comm->rank() == 0;
+  if (comm != nullptr && o.valid_fraction() > 0.0) {
+    throw std::invalid_argument(
+        "valid_fraction splits one process's rows; a data-parallel fit takes validation rows "
+        "given to each process instead");
+  }
   const Activation act = activation_from_name(o.activation());
   auto solver = make_stage_solver(o.solver());
 
-  auto in = detail::prepare_fit_inputs(features, targets, valid_features, valid_targets,
-                                       detail::fit_settings(o));
+  // Every process encodes the same classes: the count comes from the largest label anywhere.
+  auto settings = detail::fit_settings(o);
+  if (comm != nullptr && settings.num_classes == 0 && targets.defined() &&
+      !targets.is_floating_point()) {
+    const auto top = comm->all_gather(std::to_string(
+        targets.numel() > 0 && targets.dim() == 1 ? targets.max().item<int64_t>() : -1));
+    for (const auto& t : top) {
+      settings.num_classes = std::max<int64_t>(settings.num_classes, std::stoll(t) + 1);
+    }
+    settings.num_classes = std::max<int64_t>(settings.num_classes, 2);
+  }
+  auto in = detail::agreed(comm, [&] {
+    return detail::prepare_fit_inputs(features, targets, valid_features, valid_targets, settings);
+  });
+  const double with_valid = comm != nullptr ? comm->sum(in.has_valid() ? 1.0 : 0.0) : 0.0;
+  if (with_valid != 0.0 && with_valid != static_cast<double>(comm->size())) {
+    throw std::invalid_argument(
+        "some processes were given validation rows and some not: give each process its share");
+  }
   torch::NoGradGuard no_grad;
+  const detail::RowShare share(comm, in.x.size(0));
+  const detail::RowShare valid_share(comm, in.has_valid() ? in.x_valid.size(0) : 0);
   // Squared loss trains on standardised targets; the head is kept in the targets' units.
   const auto y_units = o.standardize_targets() && in.loss_name == "squared"
-                           ? detail::TargetScale::fit(in.y)
+                           ? detail::TargetScale::fit(in.y, share)
                            : detail::TargetScale{};
+  const uint64_t y_checksum = checksum(in.y, share);
   in.y = y_units.to_trained(in.y);
   if (in.has_valid()) in.y_valid = y_units.to_trained(in.y_valid);
   const std::string& loss_name = in.loss_name;
   const auto& loss = in.loss;
   const auto& opt = in.options;
-  const torch::Device device = opt.device();
   const torch::ScalarType dtype = c10::typeMetaToScalarType(opt.dtype());
   const bool has_valid = in.has_valid();
   if (o.patience() > 0 && !has_valid) {
@@ -252,6 +323,10 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const auto& yv = in.y_valid;
   const int64_t n = x.size(0), d = x.size(1);
   const int64_t j = o.units_per_stage() > 0 ? o.units_per_stage() : auto_units_per_stage(k);
+  // Losses are means over all processes' rows.
+  auto train_loss_at = [&](const torch::Tensor& scores) {
+    return share.mean(loss->value(scores, y));
+  };
 
   FitResult result;
   torch::Tensor f, fv;
@@ -269,7 +344,10 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     f = y_units.to_trained(result.head->forward(x));
     if (has_valid) fv = y_units.to_trained(result.head->forward(xv));
   } else {
-    auto f0 = loss->initial_score(y);
+    // F0 of the built-in losses depends on the targets' column means only, which processes
+    // holding shares of the rows agree on.
+    auto f0 = share.shared() ? loss->initial_score(share.column_means(y).to(opt).unsqueeze(0))
+                             : loss->initial_score(y);
     result.head = BoostedHead(d, j, act, loss_name, y_units.bias_to_original(f0));
     f = f0.unsqueeze(0).expand({n, k}).clone();
     if (has_valid) fv = f0.unsqueeze(0).expand({xv.size(0), k}).clone();
@@ -278,7 +356,11 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const Activation stage_act = head.activation();
   const int64_t stage_units = head.units_per_stage();
 
-  auto problem = StageProblem().activation(stage_act).max_iter(o.max_iter()).l2(o.l2());
+  auto problem = StageProblem()
+                     .activation(stage_act)
+                     .max_iter(o.max_iter())
+                     .l2(o.l2())
+                     .collective(o.collective());
   // Each new stage's output on all training (and validation) rows.
   auto train_rows = detail::make_stage_forward(x, stage_units, k, stage_act);
   auto valid_rows = has_valid ? detail::make_stage_forward(xv, stage_units, k, stage_act) : nullptr;
@@ -286,12 +368,9 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     return valid ? (*valid_rows)(p) : (*train_rows)(p);
   };
   std::mt19937_64 rng(o.seed());
-  std::vector<int64_t> scratch;
-  std::vector<char> drawn;
-  const int64_t n_sub = std::max<int64_t>(1, static_cast<int64_t>(o.subsample() * n));
-  auto rows = torch::empty({n_sub}, torch::kLong);  // each stage's subsample
-  const StageMetric train_metric(loss_name, y), valid_metric(loss_name, yv);
-  double train_loss = loss->value(f, y);
+  std::vector<int64_t> drawn;
+  const StageMetric train_metric(loss_name, y, &share), valid_metric(loss_name, yv, &valid_share);
+  double train_loss = train_loss_at(f);
   torch::Tensor r_next;  // pseudo-residuals at f when already known
   torch::Tensor f_new;   // the next scores, written in place
   const int64_t first_stage = head.num_stages() + 1;
@@ -300,10 +379,11 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
 
   const std::string fingerprint = fmt::format(
       "n={} d={} k={} units={} act={} loss={} solver={} eta={} subsample={} max_iter={} l2={} "
-      "seed={} dtype={} valid={} x={:.17g} y={:.17g} init={} y_scale={:.17g}",
-      n, d, k, stage_units, activation_name(stage_act), loss_name, o.solver(), o.shrinkage(),
-      o.subsample(), o.max_iter(), o.l2(), o.seed(), c10::toString(dtype),
-      has_valid ? xv.size(0) : 0, checksum(x), checksum(y), first_stage - 1, y_units.scale);
+      "seed={} dtype={} valid={} x={:016x} y={:016x} init={} standardize_y={}",
+      share.total_rows(), d, k, stage_units, activation_name(stage_act), loss_name, o.solver(),
+      o.shrinkage(), o.subsample(), o.max_iter(), o.l2(), o.seed(), c10::toString(dtype),
+      valid_share.total_rows(), checksum(x, share), y_checksum, first_stage - 1,
+      !y_units.identity());
   std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
   std::shared_ptr<EarlyStopping> early;
   if (o.patience() > 0 && has_valid) {
@@ -311,11 +391,18 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     callbacks.push_back(early);
   }
   int64_t stage = first_stage;
-  if (!o.checkpoint().empty()) detail::remove_stale_temporaries(o.checkpoint());
+  if (!o.checkpoint().empty() && rank0) detail::remove_stale_temporaries(o.checkpoint());
   if (o.resume() && o.checkpoint().empty()) {
     throw std::invalid_argument("resume needs a checkpoint file");
   }
-  if (o.resume() && std::ifstream(o.checkpoint()).good()) {
+  const bool found = o.resume() && std::ifstream(o.checkpoint()).good();
+  if (o.resume() && share.any(found) != found) {
+    throw std::invalid_argument(fmt::format(
+        "checkpoint '{}' exists for some processes only: resuming needs it on a file system "
+        "that all processes see",
+        o.checkpoint()));
+  }
+  if (found) {
     auto st = detail::load_state(o.checkpoint());
     if (st.fingerprint != fingerprint) {
       throw std::invalid_argument(fmt::format(
@@ -324,8 +411,15 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
           o.checkpoint(), st.fingerprint, fingerprint));
     }
     head.set_tensors(st.head, opt);
-    f = st.scores.to(opt);
-    if (has_valid) fv = st.valid_scores.to(opt);
+    if (share.shared()) {
+      // The checkpoint holds the scores of rank 0's rows only: each process recomputes its own,
+      // whatever the number of processes that wrote it.
+      f = y_units.to_trained(head.forward(x));
+      if (has_valid) fv = y_units.to_trained(head.forward(xv));
+    } else {
+      f = st.scores.to(opt);
+      if (has_valid) fv = st.valid_scores.to(opt);
+    }
     train_loss = st.train_loss;
     std::istringstream(st.rng) >> rng;
     result.history = st.history;
@@ -351,9 +445,12 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     auto r = r_next.defined() ? r_next : loss->pseudo_residuals(f, y);
     r_next = torch::Tensor();
     torch::Tensor idx;  // the stage's rows; all when undefined
-    if (n_sub < n) {
-      detail::sample_without_replacement(n, n_sub, rng, scratch, drawn, rows.data_ptr<int64_t>());
-      idx = rows.to(device);
+    if (o.subsample() < 1.0) {
+      detail::stage_subsample(o.seed(), stage, share.first_row(), n, o.subsample(), drawn);
+      // A subsample with no rows at all (only possible on tiny data) fits on every row.
+      if (share.sum(static_cast<double>(drawn.size())) > 0.0) {
+        idx = torch::tensor(drawn, torch::kLong).to(x.device());
+      }
     }
     StageParams params;
     SolverReport report;
@@ -365,9 +462,16 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
       report = idx.defined() ? solver->fit_rows(x, r, idx, problem, params)
                              : solver->fit(x, r, problem, params);
       h = stage_output(params, false);
-      if (detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
-          detail::all_finite(params.w2) && detail::all_finite(params.b2) && detail::all_finite(h)) {
-        rho = loss->newton_step(f, y, h, r);
+      const bool finite = detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
+                          detail::all_finite(params.w2) && detail::all_finite(params.b2) &&
+                          detail::all_finite(h);
+      if (!share.any(!finite)) {
+        if (share.shared()) {
+          const auto [num, den] = share.sum(loss->newton_sums(f, y, h, r));
+          rho = newton_ratio(num, den);
+        } else {
+          rho = loss->newton_step(f, y, h, r);
+        }
         break;
       }
     }
@@ -381,6 +485,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     for (int tries = 0; tries < 30 && step != 0.0 && std::isfinite(step); ++tries) {
       torch::add_out(f_new, f, h, step);
       std::tie(new_loss, r_next) = loss->value_and_residuals(f_new, y);
+      new_loss = share.mean(new_loss);
       if (std::isfinite(new_loss) && new_loss <= train_loss) {
         accepted = true;
         break;
@@ -402,7 +507,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     rec.train_metric = y_units.rmse_to_original(train_metric(f));
     if (has_valid) {
       fv.add_(stage_output(params, true), step);
-      rec.valid_loss = y_units.loss_to_original(loss->value(fv, yv));
+      rec.valid_loss = y_units.loss_to_original(valid_share.mean(loss->value(fv, yv)));
       rec.valid_metric = y_units.rmse_to_original(valid_metric(fv));
     }
     rec.rho = rho;
@@ -410,7 +515,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     rec.seconds = elapsed_before + detail::seconds_since(start);
     result.history.push_back(rec);
 
-    if (!o.checkpoint().empty()) {
+    if (!o.checkpoint().empty() && rank0) {
       detail::TrainerState st;
       st.fingerprint = fingerprint;
       st.head = head.tensors();
@@ -432,7 +537,11 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
         reason = cb == early ? "early_stopping" : "callback";
       }
     }
-    if (stop) break;
+    // A callback of one process stops them all.
+    if (share.any(stop)) {
+      if (!stop) reason = "callback";
+      break;
+    }
   }
 
   result.stages_trained = head.num_stages();

@@ -385,34 +385,6 @@ TEST(FitInputs, AllFiniteFindsEveryNonFiniteValue) {
   }
 }
 
-// Each stage's subsample: k distinct rows in increasing order, every row equally likely.
-TEST(FitInputs, SubsampleDrawsDistinctSortedRowsUniformly) {
-  std::mt19937_64 rng(3);
-  std::vector<int64_t> scratch;
-  std::vector<char> drawn;
-  const int64_t n = 50;
-  std::vector<int64_t> counts(n, 0);
-  const int draws = 4000;
-  for (int64_t k : {int64_t{1}, int64_t{20}, n}) {
-    std::fill(counts.begin(), counts.end(), 0);
-    std::vector<int64_t> out(k + 1, -7);  // one guard value after the k rows
-    for (int t = 0; t < draws; ++t) {
-      boosthead::detail::sample_without_replacement(n, k, rng, scratch, drawn, out.data());
-      for (int64_t i = 0; i < k; ++i) {
-        ASSERT_GE(out[i], 0);
-        ASSERT_LT(out[i], n);
-        if (i > 0) ASSERT_LT(out[i - 1], out[i]);
-        ++counts[out[i]];
-      }
-      ASSERT_EQ(out[k], -7) << "wrote past the k rows";
-    }
-    // Each row is drawn with probability k / n: binomial counts within 5 standard deviations.
-    const double p = static_cast<double>(k) / n, mean = draws * p;
-    const double sd = std::sqrt(draws * p * (1 - p));
-    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(counts[i], mean, 5 * sd + 1e-9) << "row " << i;
-  }
-}
-
 TEST(StandardizedFit, SplitsThenStandardisesWithTheTrainingRowsOnly) {
   auto p = test::synthetic("multinomial", 200, 4, 3, 8);
   // Columns on very different scales, as raw tabular data has them.

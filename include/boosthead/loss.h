@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,9 +45,17 @@ class Loss {
   virtual double newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
                              const torch::Tensor& direction) const = 0;
   /// The same Newton step given the pseudo-residuals at these scores, which the built-in losses
-  /// use instead of recomputing them. By default calls the three-argument form.
+  /// use instead of recomputing them. By default newton_ratio of newton_sums(), or the
+  /// three-argument form where newton_sums() is not overridden.
   virtual double newton_step(const torch::Tensor& scores, const torch::Tensor& targets,
                              const torch::Tensor& direction, const torch::Tensor& residuals) const;
+  /// The two sums of the Newton step, sum(r * h) and sum(h^T H h), which a data-parallel fit
+  /// adds up across processes. By default throws NewtonSumsMissing: a loss that only gives the
+  /// ratio trains on one process.
+  virtual std::pair<double, double> newton_sums(const torch::Tensor& scores,
+                                                const torch::Tensor& targets,
+                                                const torch::Tensor& direction,
+                                                const torch::Tensor& residuals) const;
   /// The loss of each row (N), differentiable with autograd.
   virtual torch::Tensor row_loss(const torch::Tensor& scores,
                                  const torch::Tensor& targets) const = 0;
@@ -59,6 +68,16 @@ class Loss {
   /// Maps scores to outputs: identity, sigmoid (N x 1) or softmax (N x K).
   virtual torch::Tensor link(const torch::Tensor& scores) const = 0;
 };
+
+/// Thrown by Loss::newton_sums() for losses that do not provide it.
+class NewtonSumsMissing : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// The Newton step from its two sums: num / den, or 0 when den is not positive or either sum is
+/// not finite (a flat or unstable direction is not taken).
+double newton_ratio(double num, double den);
 
 /// Creates a loss.
 using LossFactory = std::function<std::unique_ptr<Loss>()>;

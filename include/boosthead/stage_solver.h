@@ -4,6 +4,7 @@
 /// least squares. Solvers are chosen by name from a registry.
 
 #include <boosthead/activation.h>
+#include <boosthead/collective.h>
 #include <torch/arg.h>
 #include <torch/types.h>
 
@@ -46,6 +47,11 @@ struct StageProblem {
   TORCH_ARG(double, ftol) = 2.220446049250313e-09;
   /// Stop when the largest gradient entry falls below this.
   TORCH_ARG(double, gtol) = 1e-9;
+  /// The processes holding the other shares of the rows (null: this process has them all). The
+  /// objective is then the one over all processes' rows: the built-in solvers add their sums
+  /// up across the processes and normalise by the total row count; every process must call the
+  /// solver together with the same starting weights.
+  TORCH_ARG(std::shared_ptr<Collective>, collective) = nullptr;
 };
 
 /// What a solver did.

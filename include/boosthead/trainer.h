@@ -3,6 +3,7 @@
 /// The boosting trainer: grows a BoostedHead stage by stage on a feature matrix.
 
 #include <boosthead/callbacks.h>
+#include <boosthead/collective.h>
 #include <boosthead/head.h>
 #include <torch/arg.h>
 #include <torch/types.h>
@@ -64,6 +65,10 @@ struct TrainerOptions {
   TORCH_ARG(bool, resume) = false;
   /// Warm start: add `stages` new stages to a copy of this head instead of starting from F0.
   TORCH_ARG(BoostedHead, init_head) = nullptr;
+  /// Data-parallel fit: the processes that each hold a share of the rows (in rank order, one
+  /// after the other) and call fit() together with the same options; null: this process alone.
+  /// Every process ends with the same head; only the process of rank 0 writes the checkpoint.
+  TORCH_ARG(std::shared_ptr<Collective>, collective) = nullptr;
 };
 
 /// The outcome of a fit.

@@ -17,7 +17,10 @@ AtenEvaluator::AtenEvaluator(const torch::Tensor& x, const torch::Tensor& r, int
       j_(units),
       k_(r.size(1)),
       act_(problem.activation()),
-      l2_(problem.l2()) {
+      l2_(problem.l2()),
+      collective_(problem.collective().get()),
+      total_rows_(static_cast<double>(n_)) {
+  if (collective_ != nullptr) total_rows_ = collective_->sum(total_rows_);
   auto opt = x.options();
   flat_ = torch::empty({j_ * d_ + j_ + k_ * j_ + k_}, opt);
   w1_ = flat_.narrow(0, 0, j_ * d_).view({j_, d_});
@@ -63,7 +66,7 @@ torch::Tensor AtenEvaluator::data_term(torch::Tensor* grad_sums) {
 // objective, which the line search steps back from. (The host solver adds jitter instead.)
 void AtenEvaluator::solve_output_layer() {
   const int64_t m = j_ + 1;
-  auto normal = torch::mm(a_.narrow(1, 0, m).t(), a_).to(torch::kDouble);
+  auto normal = sum_across_processes(torch::mm(a_.narrow(1, 0, m).t(), a_).to(torch::kDouble));
   auto ridge = torch::full({m}, l2_ * static_cast<double>(k_), normal.options());
   ridge[j_] = 0.0;
   auto g = normal.narrow(1, 0, m) + torch::diag(ridge);
@@ -78,8 +81,14 @@ torch::Tensor AtenEvaluator::objective(const torch::Tensor& theta, torch::Tensor
   load(theta);
   torch::Tensor sums;
   auto sse = data_term(grad != nullptr ? &sums : nullptr);
-  const double nk = static_cast<double>(n_ * k_);
-  const double c = l2_ / static_cast<double>(n_);
+  if (collective_ != nullptr) {
+    auto both =
+        sum_across_processes(grad != nullptr ? torch::cat({sums, sse.view(1)}) : sse.view(1));
+    sse = both[-1];
+    if (grad != nullptr) sums = both.narrow(0, 0, sums.numel()).clone();
+  }
+  const double nk = total_rows_ * static_cast<double>(k_);
+  const double c = l2_ / total_rows_;
   auto w1 = theta.narrow(0, 0, j_ * d_);
   auto w2 = project_output_ ? w2b2_.narrow(0, 0, k_ * j_) : theta.narrow(0, j_ * d_ + j_, k_ * j_);
   auto f = 0.5 / nk * sse + 0.5 * c * (w1.dot(w1) + w2.dot(w2));
@@ -121,7 +130,17 @@ void AtenEvaluator::finish(const std::vector<double>& theta, StageParams& params
   write_params_tensor(full_params(t), params);
 }
 
+torch::Tensor AtenEvaluator::sum_across_processes(const torch::Tensor& t) const {
+  if (collective_ == nullptr) return t;
+  auto host = t.to(torch::kCPU, torch::kDouble).contiguous();
+  std::vector<double> v(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
+  collective_->all_reduce_sum(v);
+  return torch::tensor(v, torch::kDouble).view(t.sizes()).to(t.device());
+}
+
 LbfgsOutcome AtenEvaluator::minimize(const LbfgsSettings& settings, StageParams& params) {
+  // Across processes every evaluation is a reduction on the host; the loop runs there too.
+  if (collective_ != nullptr) return StageEvaluator::minimize(settings, params);
   auto theta = pack_params_tensor(params, project_output_).to(x_.device());
   auto out = minimize_lbfgs_on_device(
       [&](const torch::Tensor& t, torch::Tensor& g) { return objective(t, &g); }, theta, settings);

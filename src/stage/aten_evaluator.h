@@ -40,6 +40,11 @@ class AtenEvaluator : public StageEvaluator {
   // theta with the solved output layer appended (projection), or theta.
   torch::Tensor full_params(const torch::Tensor& theta) const;
 
+  // t (float64) summed over the processes of a data-parallel fit; t itself without one.
+  torch::Tensor sum_across_processes(const torch::Tensor& t) const;
+
+  Collective* collective_;
+  double total_rows_;           // over all processes
   torch::Tensor h_, a_, w2b2_;  // with projection: a_ = [H, 1, R], h_ a view of it
 };
 

@@ -45,7 +45,8 @@ std::unique_ptr<StageEvaluator> make_evaluator(const torch::Tensor& x, const tor
   if (cpu_floating(x)) return make_cpu_evaluator(x, r, rows, units, problem, project_output);
   auto xs = rows.defined() ? x.index_select(0, rows) : x;
   auto rs = rows.defined() ? r.index_select(0, rows) : r;
-  if (x.is_cuda()) {
+  // The fused CUDA pass keeps its sums on the device; a data-parallel fit takes the ATen one.
+  if (x.is_cuda() && !problem.collective()) {
     if (auto ev = make_cuda_evaluator(xs, rs, units, problem, project_output)) return ev;
   }
   return make_aten_evaluator(xs, rs, units, problem, project_output);

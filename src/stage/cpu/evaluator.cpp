@@ -97,6 +97,19 @@ class CpuEvaluator final : public StageEvaluator {
       }
     }
     rr_ = rr;
+    total_rows_ = static_cast<double>(n_);
+    collective_ = problem.collective().get();
+    if (collective_ != nullptr) {
+      // The objective is over every process's rows: these sums, as the passes' below, are
+      // added up across the processes.
+      std::vector<double> shared(rsum_);
+      shared.push_back(rr_);
+      shared.push_back(total_rows_);
+      collective_->all_reduce_sum(shared);
+      std::copy(shared.begin(), shared.begin() + k_, rsum_.begin());
+      rr_ = shared[k_];
+      total_rows_ = shared[k_ + 1];
+    }
     mask_.assign(np_, 0.0);
     std::fill(mask_.begin(), mask_.begin() + n_, 1.0);
     threads_ = std::max(1, at::get_num_threads());
@@ -124,10 +137,11 @@ class CpuEvaluator final : public StageEvaluator {
     // scratch: the hidden gradient (J x group) and the float32 gradient lanes (J x d x 2L
     // floats); with float32 residuals, float32 lanes for every sum (d + K + 3 vectors) and w2
     run(objective_, s, gsize + 3, j_ * group_ + (j_ * d_ + k_ + 3) * lanes_ + k_);
+    reduce_sums(gsize + 3);
     std::vector<double>& sum = sum_;
     if (j_ == 1) expand_one_unit(sum.data());
-    const double nk = static_cast<double>(n_ * k_);
-    const double c = l2_ / static_cast<double>(n_);
+    const double nk = total_rows_ * static_cast<double>(k_);
+    const double c = l2_ / total_rows_;
     double penalty = 0.0;
     for (double w : w1_) penalty += w * w;
     for (double w : w2_) penalty += w * w;
@@ -148,7 +162,7 @@ class CpuEvaluator final : public StageEvaluator {
   // after the squared error; expands them into the squared error and the output gradient.
   void expand_one_unit(double* sum) const {
     const int64_t ow = d_ + 1, ob = ow + k_, os = ob + k_;
-    const double sh = sum[os + 1], shh = sum[os + 2], rows = static_cast<double>(n_);
+    const double sh = sum[os + 1], shh = sum[os + 2], rows = total_rows_;
     double sse = rr_;
     for (int64_t c = 0; c < k_; ++c) {
       const double w = w2_[c], b = b2_[c], shr = sum[ow + c];
@@ -375,6 +389,11 @@ class CpuEvaluator final : public StageEvaluator {
   // lanes and threads. Each thread zeroes, fills and reduces its own block of acc_, so that
   // only the reduced values cross between cores.
   void run(GroupKernel kernel, const Pass& s, int64_t count, int64_t scratch) {
+    if (groups_ == 0) {
+      // A process whose share of a stage's subsample is empty adds nothing to the sums.
+      sum_.assign(static_cast<size_t>(count), 0.0);
+      return;
+    }
     const int parts = this->parts();
     const int64_t width = count * lanes_;
     const int64_t stride = (width + count + 7) / 8 * 8;  // whole cache lines per thread
@@ -458,6 +477,7 @@ class CpuEvaluator final : public StageEvaluator {
   void solve_output_layer() {
     const int64_t m = j_ + 1, cols = m + k_;
     run(hidden_, pass(), m * cols, cols * group_);
+    reduce_sums(m * cols);
     std::vector<double> normal(m * cols, 0.0);
     for (int64_t p = 0; p < m; ++p) {
       for (int64_t q = p; q < cols; ++q) {
@@ -475,7 +495,18 @@ class CpuEvaluator final : public StageEvaluator {
     std::copy(b2_.begin(), b2_.end(), w2b2_.begin() + k_ * j_);
   }
 
+  // The first `count` sums of the last pass over every process's rows.
+  void reduce_sums(int64_t count) {
+    if (collective_ == nullptr) return;
+    shared_.assign(sum_.begin(), sum_.begin() + count);
+    collective_->all_reduce_sum(shared_);
+    std::copy(shared_.begin(), shared_.end(), sum_.begin());
+  }
+
   int64_t n_, d_, j_, k_;
+  Collective* collective_ = nullptr;
+  double total_rows_ = 0.0;  // over all processes
+  std::vector<double> shared_;
   Isa isa_;
   int64_t group_, groups_, np_;
   Activation act_;

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=.device-deps
 packages=(libfmt-dev libfmt9 libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-          zlib1g-dev zlib1g)
+          zlib1g-dev zlib1g libgloo-dev)
 rm -rf "$dest"
 mkdir -p "$dest/debs" "$dest/root"
 (cd "$dest/debs" && apt-get download "${packages[@]}" >/dev/null)

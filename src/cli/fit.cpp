@@ -3,6 +3,7 @@
 #include <boosthead/callbacks.h>
 #include <boosthead/data/encoder.h>
 #include <boosthead/data/standardizer.h>
+#include <boosthead/distributed.h>
 #include <boosthead/stage_solver.h>
 #include <boosthead/standardized_fit.h>
 #include <boosthead/trainer.h>
@@ -16,8 +17,10 @@
 #include <optional>
 #include <stdexcept>
 
+#include "../data_parallel.h"
 #include "common.h"
 #include "images.h"
+#include "shared_data.h"
 #include "trainer_flags.h"
 
 namespace boosthead::cli {
@@ -48,6 +51,9 @@ struct FitArgs {
   std::string class_names;
   std::string feature_cache;
   int64_t batch_size = 256;
+  // Data-parallel fits (launched by torchrun).
+  double group_timeout = ProcessGroupOptions().timeout();
+  std::string group_backend = ProcessGroupOptions().backend();
 };
 
 nlohmann::ordered_json history_json(const std::vector<StageRecord>& history) {
@@ -63,6 +69,31 @@ nlohmann::ordered_json history_json(const std::vector<StageRecord>& history) {
     out.push_back(std::move(j));
   }
   return out;
+}
+
+// What a data-parallel fit communicated: rank 0's counts (every process sends as much).
+nlohmann::ordered_json group_report(const Collective& group, const FitResult& fit,
+                                    int64_t local_rows) {
+  const auto& st = group.stats();
+  int64_t iterations = 0, stages = 0;
+  for (const auto& r : fit.history) {
+    if (r.stage <= fit.stages_resumed) continue;
+    iterations += r.solver_iterations;
+    ++stages;
+  }
+  const double bytes = 8.0 * static_cast<double>(st.values);
+  return {{"size", group.size()},
+          {"rank0_rows", local_rows},
+          {"reductions", st.reductions},
+          {"values_reduced", st.values},
+          {"bytes_reduced", bytes},
+          {"gathers", st.gathers},
+          {"seconds_in_collectives", st.seconds},
+          {"bytes_per_stage", stages > 0 ? bytes / static_cast<double>(stages) : 0.0},
+          {"reductions_per_stage",
+           stages > 0 ? static_cast<double>(st.reductions) / static_cast<double>(stages) : 0.0},
+          {"bytes_per_solver_iteration",
+           iterations > 0 ? bytes / static_cast<double>(iterations) : 0.0}};
 }
 
 // Out-of-range options are usage errors, found before any data is read.
@@ -205,16 +236,47 @@ void run_fit(const FitArgs& a) {
   const torch::ScalarType dtype = a.dtype == "float64" ? torch::kDouble : torch::kFloat;
   options.dtype(dtype);
 
+  std::shared_ptr<Collective> group;
+  if (launched_as_process_group()) {
+    if (!a.backbone.empty()) {
+      throw UsageError(
+          "a data-parallel fit (torchrun) trains on CSV data; --backbone is for "
+          "one process");
+    }
+    if (options.valid_fraction() > 0.0) {
+      throw UsageError(
+          "--valid-fraction splits one process's rows; it is not available in a "
+          "data-parallel fit (torchrun)");
+    }
+    group =
+        join_process_group(ProcessGroupOptions().timeout(a.group_timeout).backend(a.group_backend));
+    options.collective(group);
+  }
   if (!a.backbone.empty()) {
     run_fit_images(a, options);
     return;
   }
+  // Only rank 0 speaks, and writes.
+  const bool rank0 = group == nullptr || group->rank() == 0;
+  const bool quiet = a.quiet || !rank0;
+  Collective* comm = group.get();
 
-  data::Table table = read_table(a.data, a.quiet);
-  const auto features = fit_feature_columns(table, a.target, a.data, a.ignore_columns);
-  auto used_columns = features;
-  used_columns.push_back(a.target);
-  handle_missing(table, used_columns, a.drop_missing, a.quiet);
+  // Each process's steps on its own rows are agreed: if one fails, all stop with its error.
+  data::Table table = detail::agreed(comm, [&] {
+    if (!group) return read_table(a.data, a.quiet);
+    data::Table t = read_share(a.data, *group);
+    data::drop_index_column(t);
+    if (t.num_rows() == 0) throw std::invalid_argument(fmt::format("{}: no data rows", t.source));
+    return t;
+  });
+  if (group) number_rows_globally(table, *group);
+  const auto features = detail::agreed(comm, [&] {
+    auto f = fit_feature_columns(table, a.target, a.data, a.ignore_columns);
+    auto used_columns = f;
+    used_columns.push_back(a.target);
+    handle_missing(table, used_columns, a.drop_missing, quiet);
+    return f;
+  });
 
   // Warm start: the new stages see the features exactly as the initial model encodes them.
   std::optional<LoadedModel> init;
@@ -227,24 +289,35 @@ void run_fit(const FitArgs& a) {
     target.classification = init->info.task == "classification";
     if (target.classification) target.classes = init->info.class_names;
   } else {
-    target = data::fit_target(table, a.target, a.task);
-    if (!a.quiet) std::cerr << "boosthead: task: " << target.reason << std::endl;
+    target = group ? agree_target(table, a.target, a.task, *group)
+                   : data::fit_target(table, a.target, a.task);
+    if (!quiet) std::cerr << "boosthead: task: " << target.reason << std::endl;
   }
-  const auto encoder =
-      init ? data::FeatureEncoder(init->info.columns) : data::FeatureEncoder::fit(table, features);
-  if (!init) warn_identifier_columns(encoder, table.num_rows());
-  if (init) encoder.check_columns(table, fmt::format("the initial model '{}'", a.init_model));
-  const auto x = encoder.transform(table);
-  const auto y = data::encode_target(table, a.target, target);
+  data::FeatureEncoder encoder;
+  if (init) {
+    encoder = data::FeatureEncoder(init->info.columns);
+  } else {
+    encoder =
+        group ? agree_encoder(table, features, *group) : data::FeatureEncoder::fit(table, features);
+    if (rank0) warn_identifier_columns(encoder, table.num_rows());
+  }
+  auto [x, y] = detail::agreed(comm, [&] {
+    if (init) encoder.check_columns(table, fmt::format("the initial model '{}'", a.init_model));
+    return std::make_pair(encoder.transform(table), data::encode_target(table, a.target, target));
+  });
   if (target.classification) options.num_classes(static_cast<int64_t>(target.classes.size()));
 
   Trainer trainer(options);
-  if (!a.quiet) {
+  if (!quiet) {
     trainer.add_callback(
         std::make_shared<ProgressCallback>(std::cerr, std::max<int64_t>(1, options.stages() / 20)));
   }
-  const StandardizedFit fitted =
-      fit_standardized(trainer, x, y, init ? &init->info.standardizer : nullptr);
+  // Every process standardises with the statistics of all rows.
+  std::optional<data::Standardizer> shared_std;
+  if (group && !init) shared_std = agree_standardizer(x, *group);
+  const data::Standardizer* given_std =
+      init ? &init->info.standardizer : (shared_std ? &*shared_std : nullptr);
+  const StandardizedFit fitted = fit_standardized(trainer, x, y, given_std);
   const FitResult& result = fitted.fit;
   const auto& standardizer = fitted.standardizer;
   const auto& head = *result.head;
@@ -257,6 +330,10 @@ void run_fit(const FitArgs& a) {
   info.columns = encoder.columns();
   info.standardizer = standardizer;
   info.ignored_columns = a.ignore_columns;
+  const auto total_rows =
+      group ? static_cast<int64_t>(group->sum(static_cast<double>(fitted.train_rows)))
+            : fitted.train_rows;
+  if (!rank0) return;
   save_model(a.out, head, info);
 
   const int64_t stages = head.num_stages();
@@ -291,9 +368,10 @@ void run_fit(const FitArgs& a) {
       if (last->valid_metric) report["valid_metric"] = *last->valid_metric;
     }
     report["fit_seconds"] = result.fit_seconds;
-    report["rows"] = fitted.train_rows;
+    report["rows"] = total_rows;
     report["valid_rows"] = fitted.valid_rows;
     report["threads"] = at::get_num_threads();
+    if (group) report["processes"] = group_report(*group, result, fitted.train_rows);
     report["model"] = a.out;
     report["options"] = trainer_options_json(options, a.trainer.preset);
     report["history"] = history_json(result.history);
@@ -310,6 +388,11 @@ void run_fit(const FitArgs& a) {
     if (last->valid_metric) line += fmt::format(", valid {} {:.4f}", metric, *last->valid_metric);
   }
   line += fmt::format(", {:.2f} s -> {}", result.fit_seconds, a.out);
+  if (group) {
+    line += fmt::format(" ({} processes, {} rows, {:.1f} MB reduced, {:.2f} s in collectives)",
+                        group->size(), total_rows, 8e-6 * group->stats().values,
+                        group->stats().seconds);
+  }
   std::cout << line << std::endl;
 }
 
@@ -320,7 +403,10 @@ Command add_fit_command(CLI::App& parent) {
   auto* app = parent.add_subcommand(
       "fit",
       "Train a boosted head on a CSV file, or on a frozen backbone's image features, and save it");
-  auto* data = app->add_option("--data", args->data, "training data (CSV with a header row)");
+  auto* data = app->add_option("--data", args->data,
+                               "training data (CSV with a header row); under torchrun each "
+                               "process reads its share of the rows, or its own file where the "
+                               "name holds {rank} (part-{rank}.csv)");
   auto* target =
       app->add_option("--target", args->target, "target column; every other column is a feature");
   app->add_option("--out", args->out, "model file to write")->required();
@@ -372,6 +458,15 @@ Command add_fit_command(CLI::App& parent) {
       ->needs(backbone);
   app->add_option("--batch-size", args->batch_size, "images per backbone batch")
       ->capture_default_str();
+  app->add_option("--group-timeout", args->group_timeout,
+                  "data-parallel fits (torchrun): seconds to wait for the other processes "
+                  "before failing, naming those that no longer answer")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--group-backend", args->group_backend,
+                  "data-parallel fits (torchrun): c10d backend")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
   require_csv_unless(*app, data, target, backbone);
   return {app, [args] { run_fit(*args); }};
 }

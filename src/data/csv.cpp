@@ -231,6 +231,44 @@ Table read_csv(const std::string& path) {
   return parse_csv(buffer.str(), path);
 }
 
+Table read_csv_share(const std::string& path, int part, int parts) {
+  if (parts < 1 || part < 0 || part >= parts) {
+    throw std::invalid_argument(fmt::format("share {} of {} does not exist", part, parts));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument(fmt::format("cannot open CSV file '{}'", path));
+  std::string header;
+  std::getline(in, header);
+  if (in.bad() || (in.eof() && header.empty())) {
+    throw std::invalid_argument(fmt::format("CSV file '{}' is empty", path));
+  }
+  const auto body = static_cast<int64_t>(in.tellg() < 0 ? 0 : static_cast<int64_t>(in.tellg()));
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<int64_t>(in.tellg());
+  // Byte range of the share; its records are those that start inside it.
+  const int64_t begin = body + (size - body) * part / parts;
+  const int64_t end = body + (size - body) * (part + 1) / parts;
+  auto record_start = [&](int64_t at) {
+    if (at <= body || at >= size) return std::min(std::max(at, body), size);
+    in.clear();
+    in.seekg(at - 1);
+    std::string rest;
+    std::getline(in, rest);  // the record under way at `at`, up to its line end
+    return in.eof() ? size : at - 1 + static_cast<int64_t>(rest.size()) + 1;
+  };
+  const int64_t from = record_start(begin), to = record_start(end);
+  std::string text = header + "\n";
+  if (to > from) {
+    in.clear();
+    in.seekg(from);
+    std::string rows(static_cast<size_t>(to - from), '\0');
+    in.read(rows.data(), to - from);
+    if (!in) throw std::invalid_argument(fmt::format("cannot read CSV file '{}'", path));
+    text += rows;
+  }
+  return parse_csv(text, parts == 1 ? path : fmt::format("{} (share {} of {})", path, part, parts));
+}
+
 bool drop_index_column(Table& table) {
   if (table.columns.empty() || !table.columns.front().empty()) return false;
   table.columns.erase(table.columns.begin());

@@ -56,6 +56,12 @@ Table parse_csv(const std::string& text, const std::string& source = "<string>")
 /// Reads and parses a CSV file; throws std::invalid_argument if it cannot be opened or is empty.
 Table read_csv(const std::string& path);
 
+/// Reads share `part` of `parts` of a CSV file without parsing the other shares: the header and
+/// the records that start in the part-th of `parts` equal byte ranges of the rows, so that the
+/// shares of parts = 0 .. parts - 1, in order, are the file's rows once each. Needs records
+/// without line breaks inside quoted fields.
+Table read_csv_share(const std::string& path, int part, int parts);
+
 /// Removes a first column with an empty header, the row index that pandas' DataFrame.to_csv
 /// writes by default; returns whether there was one. Other columns with empty headers stay.
 bool drop_index_column(Table& table);

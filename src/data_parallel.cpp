@@ -67,6 +67,21 @@ bool RowShare::any(bool flag) const {
   return collective_ == nullptr ? flag : collective_->sum(flag ? 1.0 : 0.0) > 0.0;
 }
 
+data::Standardizer fit_standardizer(const torch::Tensor& x, Collective* collective) {
+  if (collective == nullptr) return data::Standardizer::fit(x);
+  const RowShare share(collective, x.size(0));
+  auto x64 = x.to(torch::kCPU, torch::kDouble);
+  data::Standardizer s;
+  s.mean = share.column_means(x64);
+  auto squares = (x64 - s.mean).pow(2).sum(0).contiguous();
+  std::vector<double> v(squares.data_ptr<double>(), squares.data_ptr<double>() + squares.numel());
+  share.sum(v);
+  auto sd = (torch::tensor(v, torch::kDouble) / static_cast<double>(share.total_rows())).sqrt();
+  // The rule of Standardizer::fit: constant columns keep scale 1.
+  s.scale = torch::where(sd > 1e-12 * (1 + s.mean.abs()), sd, torch::ones_like(sd));
+  return s;
+}
+
 void stage_subsample(uint64_t seed, int64_t stage, int64_t first_row, int64_t rows, double fraction,
                      std::vector<int64_t>& out) {
   out.clear();

@@ -4,6 +4,7 @@
 // passes it through on one process), so the trainer's steps read the same in both cases.
 
 #include <boosthead/collective.h>
+#include <boosthead/data/standardizer.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -45,6 +46,10 @@ class RowShare {
 
 // splitmix64's finaliser: a 64-bit hash.
 uint64_t mix64(uint64_t z);
+
+// Standardizer::fit over the rows of every process holding a share of them (its own rows without
+// a collective).
+data::Standardizer fit_standardizer(const torch::Tensor& x, Collective* collective);
 
 // The rows of a stage's subsample among this process's share: global row i is in it when a
 // counter-based uniform draw from (seed, stage, i) falls below `fraction`, so the subsample does

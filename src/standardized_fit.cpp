@@ -2,19 +2,25 @@
 
 #include <stdexcept>
 
+#include "data_parallel.h"
+
 namespace boosthead {
 namespace {
 
 StandardizedFit fit_split(Trainer& trainer, const torch::Tensor& x, const torch::Tensor& y,
                           const torch::Tensor& x_valid, const torch::Tensor& y_valid,
                           const data::Standardizer* given) {
-  if (!x.defined() || x.dim() != 2 || x.size(0) == 0) {
+  const bool unusable = !x.defined() || x.dim() != 2 || x.size(0) == 0;
+  Collective* comm = trainer.options().collective().get();
+  if (comm != nullptr ? comm->sum(unusable ? 1.0 : 0.0) > 0.0 : unusable) {
     // The trainer words these checks; the statistics below need a matrix with rows first.
     return {trainer.fit(x, y), {}, 0, 0};
   }
   const auto dtype = trainer.options().dtype().value_or(torch::kFloat);
   StandardizedFit out;
-  out.standardizer = given ? *given : data::Standardizer::fit(x);
+  // A data-parallel fit standardises with the statistics of every process's rows.
+  out.standardizer =
+      given ? *given : detail::fit_standardizer(x, trainer.options().collective().get());
   out.train_rows = x.size(0);
   if (x_valid.defined()) {
     out.valid_rows = x_valid.size(0);

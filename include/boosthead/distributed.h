@@ -4,10 +4,15 @@
 /// them: `torchrun --nproc-per-node N --no-python boosthead fit ...`.
 
 #include <boosthead/collective.h>
+#include <c10/util/intrusive_ptr.h>
 #include <torch/arg.h>
 
 #include <memory>
 #include <string>
+
+namespace c10d {
+class ProcessGroup;
+}
 
 namespace boosthead {
 
@@ -31,6 +36,12 @@ bool launched_as_process_group();
 /// process died, hangs beyond the timeout, or the network broke) throws std::runtime_error
 /// naming the processes that no longer answer.
 std::shared_ptr<Collective> join_process_group(const ProcessGroupOptions& options = {});
+
+/// The processes of an existing c10d process group, such as torch.distributed's default group:
+/// its allreduce and allgather carry the fit's reductions (on this process's GPU for NCCL, the
+/// one of LOCAL_RANK).
+std::shared_ptr<Collective> process_group_collective(
+    const c10::intrusive_ptr<c10d::ProcessGroup>& group);
 
 /// The backends this build can join ("gloo", and "nccl" where built).
 std::vector<std::string> process_group_backends();

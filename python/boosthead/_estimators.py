@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _tabular
+from . import _distributed, _tabular
 from ._library import DEFAULTS, Trainer
 from ._progress import run_fit
 
@@ -128,6 +128,9 @@ class _GBNNBase(BaseEstimator):
         options = self._trainer_options()
         options.update(self._task_options())
         trainer = Trainer(options)
+        group = _distributed.default_group()
+        if group is not None:
+            trainer.set_process_group(group.group_name)
         summary = run_fit(
             trainer,
             x,
@@ -176,6 +179,9 @@ class _GBNNBase(BaseEstimator):
                 raise ValueError("X has no columns (0 feature(s))")
             if reset:
                 self.columns_ = _tabular.fit_columns(X)
+                group = _distributed.default_group()
+                if group is not None:
+                    self.columns_ = _distributed.merge_columns(self.columns_, X, group)
             elif not hasattr(self, "feature_names_in_"):
                 return self._encode(X.to_numpy(), reset)
             unknown = "error" if reset else self.unknown_levels
@@ -304,6 +310,11 @@ class GBNNClassifier(ClassifierMixin, _GBNNBase):
         if reset:
             check_classification_targets(y)
             classes, labels = np.unique(y, return_inverse=True)
+            group = _distributed.default_group()
+            if group is not None:
+                # Every process numbers the classes of all processes alike.
+                classes = _distributed.union_classes(classes, group)
+                labels = np.searchsorted(classes, y)
             if len(classes) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs at least two classes in y, got one class: "

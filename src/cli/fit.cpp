@@ -312,12 +312,8 @@ void run_fit(const FitArgs& a) {
     trainer.add_callback(
         std::make_shared<ProgressCallback>(std::cerr, std::max<int64_t>(1, options.stages() / 20)));
   }
-  // Every process standardises with the statistics of all rows.
-  std::optional<data::Standardizer> shared_std;
-  if (group && !init) shared_std = agree_standardizer(x, *group);
-  const data::Standardizer* given_std =
-      init ? &init->info.standardizer : (shared_std ? &*shared_std : nullptr);
-  const StandardizedFit fitted = fit_standardized(trainer, x, y, given_std);
+  const StandardizedFit fitted =
+      fit_standardized(trainer, x, y, init ? &init->info.standardizer : nullptr);
   const FitResult& result = fitted.fit;
   const auto& standardizer = fitted.standardizer;
   const auto& head = *result.head;

@@ -164,18 +164,4 @@ data::FeatureEncoder agree_encoder(data::Table& table, const std::vector<std::st
   return data::FeatureEncoder(std::move(local));
 }
 
-data::Standardizer agree_standardizer(const torch::Tensor& x, Collective& group) {
-  const detail::RowShare share(&group, x.size(0));
-  auto x64 = x.to(torch::kCPU, torch::kDouble);
-  data::Standardizer s;
-  s.mean = share.column_means(x64);
-  auto squares = (x64 - s.mean).pow(2).sum(0).contiguous();
-  std::vector<double> v(squares.data_ptr<double>(), squares.data_ptr<double>() + squares.numel());
-  share.sum(v);
-  auto sd = (torch::tensor(v, torch::kDouble) / static_cast<double>(share.total_rows())).sqrt();
-  // The rule of Standardizer::fit: constant columns keep scale 1.
-  s.scale = torch::where(sd > 1e-12 * (1 + s.mean.abs()), sd, torch::ones_like(sd));
-  return s;
-}
-
 }  // namespace boosthead::cli

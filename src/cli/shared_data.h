@@ -1,12 +1,11 @@
 #pragma once
 // Internal: a data-parallel `fit` (torchrun ... boosthead fit): each process reads its share of
 // the rows, and the processes agree on what depends on all rows (the target's task and classes,
-// the columns' encodings, the standardisation) before training, so every process encodes alike.
+// the columns' encodings) before training, so every process encodes alike.
 
 #include <boosthead/collective.h>
 #include <boosthead/data/csv.h>
 #include <boosthead/data/encoder.h>
-#include <boosthead/data/standardizer.h>
 
 #include <string>
 #include <vector>
@@ -24,9 +23,6 @@ data::TargetEncoding agree_target(data::Table& table, const std::string& column,
 // FeatureEncoder::fit over all processes' rows.
 data::FeatureEncoder agree_encoder(data::Table& table, const std::vector<std::string>& columns,
                                    Collective& group);
-
-// Standardizer::fit over all processes' rows of x.
-data::Standardizer agree_standardizer(const torch::Tensor& x, Collective& group);
 
 // Gives later errors the file's row numbers: the rows of lower ranks come first.
 void number_rows_globally(data::Table& table, Collective& group);

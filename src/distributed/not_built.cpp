@@ -1,4 +1,4 @@
-// distributed.h in a build without c10d's Gloo headers (Debian's libgloo-dev): no backend.
+// join_process_group() in a build without the Gloo headers (Debian's libgloo-dev): no backend.
 
 #include <boosthead/distributed.h>
 
@@ -6,12 +6,6 @@
 #include <stdexcept>
 
 namespace boosthead {
-
-bool launched_as_process_group() {
-  const char* size = std::getenv("WORLD_SIZE");
-  const char* rank = std::getenv("RANK");
-  return size != nullptr && *size != '\0' && rank != nullptr && *rank != '\0';
-}
 
 std::vector<std::string> process_group_backends() { return {}; }
 

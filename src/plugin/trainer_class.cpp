@@ -3,6 +3,7 @@
 // See docs/PYTHON.md.
 
 #include <boosthead/activation.h>
+#include <boosthead/distributed.h>
 #include <boosthead/model_file.h>
 #include <boosthead/standardized_fit.h>
 #include <boosthead/trainer.h>
@@ -13,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <torch/csrc/distributed/c10d/GroupRegistry.hpp>
 #include <tuple>
 #include <vector>
 
@@ -75,6 +77,17 @@ class TorchTrainer : public torch::CustomClassHolder {
   explicit TorchTrainer(TrainerOptions options) : options_(std::move(options)) {}
 
   OptionsDict options() const { return options_dict(options_); }
+
+  // Later fits are data-parallel over the processes of the torch.distributed group of this name
+  // (its group_name; none: this process alone).
+  void set_process_group(const std::optional<std::string>& group_name) {
+    python_errors([&] {
+      options_.collective(group_name
+                              ? process_group_collective(c10d::resolve_process_group(*group_name))
+                              : nullptr);
+      return 0;
+    });
+  }
 
   OptionsDict fit(const torch::Tensor& x, const torch::Tensor& y) {
     return python_errors([&] {
@@ -417,6 +430,11 @@ TORCH_LIBRARY(boosthead, m) {
            "A boosting trainer; options use the names of boosthead::TrainerOptions.",
            {torch::arg("options")})
       .def("options", &TorchTrainer::options, "All options, defaults included.")
+      .def("set_process_group", &TorchTrainer::set_process_group,
+           "Later fits are data-parallel over the processes of the torch.distributed group of "
+           "this name (group.group_name), each with its share of the rows; None: this process "
+           "alone.",
+           {torch::arg("group_name")})
       .def("fit", &TorchTrainer::fit,
            "Fits on features (N x d) and targets; returns a summary dict.",
            {torch::arg("features"), torch::arg("targets")})

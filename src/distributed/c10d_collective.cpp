@@ -7,12 +7,12 @@
 #include <c10/util/Logging.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 namespace boosthead {
 namespace detail {
@@ -22,7 +22,8 @@ using std::chrono::milliseconds;
 
 class C10dCollective final : public Collective {
  public:
-  C10dCollective(C10dOps ops, int rank, int size) : ops_(std::move(ops)), rank_(rank), size_(size) {}
+  C10dCollective(C10dOps ops, int rank, int size)
+      : ops_(std::move(ops)), rank_(rank), size_(size) {}
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -98,8 +99,7 @@ class C10dCollective final : public Collective {
           detail);
     }
     if (silent.empty()) {
-      return fmt::format("a collective failed on every one of the {} processes: {}", size_,
-                         detail);
+      return fmt::format("a collective failed on every one of the {} processes: {}", size_, detail);
     }
     return fmt::format(
         "lost rank {} of {}: it no longer answers (died, hung for more than {} s, or "

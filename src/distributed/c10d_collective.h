@@ -2,12 +2,12 @@
 // Internal: boosthead::Collective over c10d collectives (a ProcessGroup's or a Backend's).
 
 #include <boosthead/collective.h>
-#include <torch/csrc/distributed/c10d/Store.hpp>
-#include <torch/csrc/distributed/c10d/Work.hpp>
 
 #include <chrono>
 #include <functional>
 #include <string>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 #include <vector>
 
 namespace boosthead::detail {

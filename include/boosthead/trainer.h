@@ -27,7 +27,8 @@ struct TrainerOptions {
   TORCH_ARG(int64_t, units_per_stage) = 0;
   /// Shrinkage eta applied to every stage's Newton step.
   TORCH_ARG(double, shrinkage) = 0.2;
-  /// Fraction of training rows, drawn without replacement, that each stage is fitted on.
+  /// Fraction of training rows each stage is fitted on: each row is in a stage's subsample with
+  /// this probability, drawn from (seed, stage, row), whatever process holds the row.
   TORCH_ARG(double, subsample) = 0.8;
   /// Maximum solver iterations per stage.
   TORCH_ARG(int64_t, max_iter) = 25;

@@ -302,7 +302,9 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const auto y_units = o.standardize_targets() && in.loss_name == "squared"
                            ? detail::TargetScale::fit(in.y, share)
                            : detail::TargetScale{};
-  const uint64_t y_checksum = checksum(in.y, share);
+  // The checkpoint's fingerprint reads every value: only computed when there is a checkpoint.
+  const bool checkpointing = !o.checkpoint().empty();
+  const uint64_t y_checksum = checkpointing ? checksum(in.y, share) : 0;
   in.y = y_units.to_trained(in.y);
   if (in.has_valid()) in.y_valid = y_units.to_trained(in.y_valid);
   const std::string& loss_name = in.loss_name;
@@ -377,13 +379,16 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const int64_t last_stage = head.num_stages() + o.stages();
   double elapsed_before = 0.0;
 
-  const std::string fingerprint = fmt::format(
-      "n={} d={} k={} units={} act={} loss={} solver={} eta={} subsample={} max_iter={} l2={} "
-      "seed={} dtype={} valid={} x={:016x} y={:016x} init={} standardize_y={}",
-      share.total_rows(), d, k, stage_units, activation_name(stage_act), loss_name, o.solver(),
-      o.shrinkage(), o.subsample(), o.max_iter(), o.l2(), o.seed(), c10::toString(dtype),
-      valid_share.total_rows(), checksum(x, share), y_checksum, first_stage - 1,
-      !y_units.identity());
+  const std::string fingerprint =
+      !checkpointing ? std::string()
+                     : fmt::format(
+                           "n={} d={} k={} units={} act={} loss={} solver={} eta={} subsample={} "
+                           "max_iter={} l2={} "
+                           "seed={} dtype={} valid={} x={:016x} y={:016x} init={} standardize_y={}",
+                           share.total_rows(), d, k, stage_units, activation_name(stage_act),
+                           loss_name, o.solver(), o.shrinkage(), o.subsample(), o.max_iter(),
+                           o.l2(), o.seed(), c10::toString(dtype), valid_share.total_rows(),
+                           checksum(x, share), y_checksum, first_stage - 1, !y_units.identity());
   std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
   std::shared_ptr<EarlyStopping> early;
   if (o.patience() > 0 && has_valid) {

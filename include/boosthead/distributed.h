@@ -18,8 +18,9 @@ namespace boosthead {
 
 /// How a process joins the group.
 struct ProcessGroupOptions {
-  /// "gloo" (CPU; the only backend in builds without NCCL), "nccl" (one CUDA device per local
-  /// rank) or "auto" (gloo).
+  /// "gloo" or "auto" (gloo), the backends process_group_backends() lists. (An NCCL group
+  /// made elsewhere, by torch.distributed for instance, serves through
+  /// process_group_collective().)
   TORCH_ARG(std::string, backend) = "auto";
   /// Seconds a collective may wait for the other processes before the fit fails; a process that
   /// died or hangs is named within this time plus a few seconds.

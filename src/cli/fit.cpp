@@ -460,9 +460,9 @@ Command add_fit_command(CLI::App& parent) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app->add_option("--group-backend", args->group_backend,
-                  "data-parallel fits (torchrun): c10d backend")
+                  "data-parallel fits (torchrun): c10d backend (gloo; auto: gloo)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
+      ->check(CLI::IsMember({"auto", "gloo"}));
   require_csv_unless(*app, data, target, backbone);
   return {app, [args] { run_fit(*args); }};
 }

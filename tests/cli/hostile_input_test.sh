@@ -329,6 +329,17 @@ expect_usage "--subsample 0" "subsample must be in (0, 1], got 0" out/m.pt -- \
   fit --data good.csv --target y --subsample 0 --out out/m.pt
 expect_usage "an unknown preset" "--preset: unknown preset 'fast'; known presets: default, paper" \
   out/m.pt -- fit --data good.csv --target y --preset fast --out out/m.pt
+expect_usage "--group-timeout 0" "--group-timeout" out/m.pt -- \
+  fit --data good.csv --target y --group-timeout 0 --out out/m.pt
+expect_error "a torchrun environment with a rank out of range" \
+  "environment variable RANK='5' is not an integer in [0, 1]" out/m.pt -- \
+  env RANK=5 WORLD_SIZE=2 MASTER_PORT=29999 "$cli" fit --data good.csv --target y --out out/m.pt
+expect_error "a torchrun environment without MASTER_PORT" \
+  "environment variable MASTER_PORT is not set" out/m.pt -- \
+  env RANK=0 WORLD_SIZE=2 MASTER_PORT= "$cli" fit --data good.csv --target y --out out/m.pt
+expect_usage "--valid-fraction under torchrun" "--valid-fraction splits one process's rows" \
+  out/m.pt -- env RANK=0 WORLD_SIZE=2 MASTER_PORT=29999 "$cli" fit --data good.csv --target y \
+  --valid-fraction 0.2 --out out/m.pt
 expect_usage "--units -1" "units_per_stage must be at least 1 (or 0 for auto), got -1" out/m.pt -- \
   fit --data good.csv --target y --units -1 --out out/m.pt
 for stages in 0 -1 4; do

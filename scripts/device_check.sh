@@ -5,7 +5,8 @@
 #   1. builds boosthead against this machine's torch with the CUDA kernels (sm_90 + PTX);
 #   2. runs the GPU tests: the GoogleTest CUDA and device-layer tests, the CLI's fit, eval and
 #      predict with --device cuda against the CPU on the same data, and, with the Python package
-#      installed into a folder of the build, pytest's CUDA tests when pytest is installed;
+#      installed into a folder of the build, a fit through an NCCL process group of one process
+#      (scripts/check_process_group.py) and pytest's CUDA tests when pytest is installed;
 #   3. runs examples/bench_device: synthetic 1,000,000 x 256 float32 features, 10 classes,
 #      100 stages of 8 units, fit seconds on the GPU against 2 CPU threads, and both accuracies.
 # Everything fits in about 8 minutes. Logs and figures go to $OUT (default out/device_check).
@@ -91,6 +92,9 @@ grep "^eval" "$out/cli_device.log" | tee -a "$out/summary.txt" >&2
 pkg=$PWD/$build/python-package
 step package 180 env CMAKE_GENERATOR=Ninja "$python" -m pip install -q --no-build-isolation \
   --no-deps --no-index --target "$pkg" --config-settings=build-dir="$build" .
+# A data-parallel fit's reductions through NCCL (a group of one process on the GPU; Gloo without).
+step process_group 120 env PYTHONPATH="$pkg" "$python" scripts/check_process_group.py
+tail -n 1 "$out/process_group.log" | tee -a "$out/summary.txt" >&2
 if "$python" -c "import pytest" 2>/dev/null; then
   tests=(tests/python/test_plugin.py)
   if "$python" -c "import sklearn" 2>/dev/null; then

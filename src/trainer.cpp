@@ -1,4 +1,5 @@
 #include <boosthead/loss.h>
+#include <boosthead/option_table.h>
 #include <boosthead/stage_solver.h>
 #include <boosthead/trainer.h>
 #include <fmt/format.h>
@@ -229,33 +230,6 @@ class Boosting {
 
 }  // namespace
 
-void validate_options(const TrainerOptions& o) {
-  if (o.stages() < 1)
-    throw std::invalid_argument(fmt::format("stages must be at least 1, got {}", o.stages()));
-  if (o.units_per_stage() < 0) {
-    throw std::invalid_argument(fmt::format(
-        "units_per_stage must be at least 1 (or 0 for auto), got {}", o.units_per_stage()));
-  }
-  if (!(o.shrinkage() > 0.0) || !std::isfinite(o.shrinkage())) {
-    throw std::invalid_argument(fmt::format("shrinkage must be positive, got {}", o.shrinkage()));
-  }
-  if (!(o.subsample() > 0.0 && o.subsample() <= 1.0)) {
-    throw std::invalid_argument(fmt::format("subsample must be in (0, 1], got {}", o.subsample()));
-  }
-  if (o.max_iter() < 1)
-    throw std::invalid_argument(fmt::format("max_iter must be at least 1, got {}", o.max_iter()));
-  if (!(o.l2() >= 0.0))
-    throw std::invalid_argument(fmt::format("l2 must be non-negative, got {}", o.l2()));
-  if (o.patience() < 0)
-    throw std::invalid_argument(fmt::format("patience must be non-negative, got {}", o.patience()));
-  if (!(o.valid_fraction() >= 0.0 && o.valid_fraction() < 1.0)) {
-    throw std::invalid_argument(
-        fmt::format("valid_fraction must be in [0, 1), got {}", o.valid_fraction()));
-  }
-  activation_from_name(o.activation());
-  make_stage_solver(o.solver());
-}
-
 int64_t auto_units_per_stage(int64_t outputs) {
   return kAutoUnitsPerOutput * std::max<int64_t>(1, outputs);
 }
@@ -446,17 +420,17 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const int64_t last_stage = head.num_stages() + o.stages();
   double elapsed_before = 0.0;
 
+  // The data, the resolved head and every option that changes the stages (the option table's
+  // fingerprinted ones).
   const std::string fingerprint =
       !checkpointing ? std::string()
                      : fmt::format(
-                           "n={} d={} k={} units={} act={} loss={} solver={} eta={} subsample={} "
-                           "max_iter={} l2={} "
-                           "seed={} dtype={} valid={} x={:016x} y={:016x} init={} standardize_y={}",
+                           "n={} d={} k={} units={} act={} loss={} dtype={} valid={} x={:016x} "
+                           "y={:016x} init={} standardize_y={} {}",
                            share.total_rows(), d, k, head.units_per_stage(),
-                           activation_name(head.activation()), loss_name, o.solver(), o.shrinkage(),
-                           o.subsample(), o.max_iter(), o.l2(), o.seed(), c10::toString(dtype),
+                           activation_name(head.activation()), loss_name, c10::toString(dtype),
                            valid_share.total_rows(), checksum(x, share), y_checksum,
-                           first_stage - 1, !y_units.identity());
+                           first_stage - 1, !y_units.identity(), fingerprinted_options(o));
   std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
   std::shared_ptr<EarlyStopping> early;
   if (o.patience() > 0 && has_valid) {

@@ -1,5 +1,6 @@
-// Presets, the automatic stage width and regression on standardised targets.
+// The option table, presets, the automatic stage width and regression on standardised targets.
 #include <boosthead/baselines.h>
+#include <boosthead/option_table.h>
 #include <boosthead/trainer.h>
 #include <gtest/gtest.h>
 
@@ -7,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "data/test_helpers.h"
 #include "test_util.h"
 
 using namespace boosthead;
@@ -24,6 +26,77 @@ double relative_gap(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 }  // namespace
+
+namespace {
+
+// A value of the option's type other than its default.
+OptionValue another_value(const OptionInfo& info) {
+  if (info.name == "activation") return std::string("tanh");
+  if (info.name == "loss") return std::string("squared");
+  if (info.name == "solver") return std::string("lbfgs");
+  switch (info.type) {
+    case OptionType::kBool:
+      return !std::get<bool>(info.get(TrainerOptions()));
+    case OptionType::kInt:
+      return int64_t{7};
+    case OptionType::kFloat:
+      return 0.375;
+    case OptionType::kDevice:
+      return std::string("cpu");
+    case OptionType::kDType:
+      return std::string("float64");
+    default:
+      return std::string("run.ckpt");
+  }
+}
+
+}  // namespace
+
+TEST(OptionTable, EachOptionReadsAndWritesItsOwnFieldOnly) {
+  const auto& table = trainer_option_table();
+  ASSERT_EQ(table.size(), 19u);
+  for (const auto& info : table) {
+    SCOPED_TRACE(info.name);
+    TrainerOptions o;
+    const auto value = another_value(info);
+    info.set(o, value);
+    EXPECT_EQ(info.get(o), value);
+    EXPECT_NO_THROW(validate_options(o));
+    for (const auto& other : table) {
+      if (&other != &info) EXPECT_EQ(other.get(o), other.get(TrainerOptions())) << other.name;
+    }
+    EXPECT_EQ(find_trainer_option(info.name), &info);
+  }
+  EXPECT_EQ(find_trainer_option("stage"), nullptr);
+}
+
+TEST(OptionTable, ValuesOfAnotherTypeOrOutOfRangeAreNamedErrors) {
+  TrainerOptions o;
+  const auto& stages = *find_trainer_option("stages");
+  EXPECT_ERROR_HAS(stages.set(o, 2.5), "option 'stages' must be an int, got 2.5");
+  find_trainer_option("shrinkage")->set(o, int64_t{1});  // an int is a float
+  EXPECT_DOUBLE_EQ(o.shrinkage(), 1.0);
+  EXPECT_ERROR_HAS(find_trainer_option("seed")->set(o, int64_t{-1}), "'seed' must be non-negative");
+  EXPECT_ERROR_HAS(find_trainer_option("device")->set(o, std::string("gpu7")),
+                   "'gpu7' is not a device");
+  EXPECT_ERROR_HAS(find_trainer_option("dtype")->set(o, std::string("int8")), "got 'int8'");
+  find_trainer_option("dtype")->set(o, OptionValue());
+  EXPECT_FALSE(o.dtype().has_value());
+  stages.set(o, int64_t{0});
+  EXPECT_ERROR_HAS(validate_options(o), "stages must be at least 1, got 0");
+  EXPECT_ERROR_HAS(validate_options(TrainerOptions().loss("hinge")), "hinge");
+  EXPECT_ERROR_HAS(validate_options(TrainerOptions().num_classes(-2)), "num_classes");
+}
+
+TEST(OptionTable, FingerprintHoldsTheOptionsThatChangeTheStages) {
+  const auto base = fingerprinted_options(TrainerOptions());
+  EXPECT_EQ(base,
+            "shrinkage=0.2 subsample=0.8 max_iter=25 activation=relu solver=varpro l2=0.0001 "
+            "seed=0");
+  // More stages continue the same fit; another step size does not.
+  EXPECT_EQ(fingerprinted_options(TrainerOptions().stages(500)), base);
+  EXPECT_NE(fingerprinted_options(TrainerOptions().shrinkage(0.1)), base);
+}
 
 TEST(Presets, DefaultIsTrainerOptionsAndPaperIsThePublishedReference) {
   const auto d = trainer_preset("default");

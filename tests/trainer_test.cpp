@@ -308,6 +308,14 @@ TEST(TrainerCheckpoint, InterruptedAndResumedFitEqualsAnUninterruptedOne) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("belongs to another fit"), std::string::npos);
   }
+  // So is one made with another value of an option that changes the stages (the table's
+  // fingerprinted options), naming it.
+  try {
+    Trainer(TrainerOptions(with_ckpt).shrinkage(0.5)).fit(p.x, p.y);
+    ADD_FAILURE() << "expected a checkpoint mismatch";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("shrinkage=0.5"), std::string::npos) << e.what();
+  }
   std::remove(path.c_str());
 }
 

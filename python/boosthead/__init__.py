@@ -7,10 +7,10 @@ which also registers ``torch.classes.boosthead.Trainer``. See docs/PYTHON.md.
 """
 
 from . import _build_info
-from ._library import DEFAULTS, Trainer
+from ._library import DEFAULTS, OPTION_TYPES, Trainer
 from ._estimators import GBNNClassifier, GBNNRegressor
 from ._model_file import load
 
 __version__ = _build_info.version
 
-__all__ = ["GBNNClassifier", "GBNNRegressor", "load", "Trainer", "DEFAULTS", "__version__"]
+__all__ = ["GBNNClassifier", "GBNNRegressor", "load", "Trainer", "DEFAULTS", "OPTION_TYPES", "__version__"]

@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _distributed, _tabular
-from ._library import DEFAULTS, Trainer
+from ._library import DEFAULTS, OPTION_TYPES, Trainer
 from ._progress import run_fit
 
 # Stages per call when iterating over staged outputs: bounded memory, few calls.
@@ -86,19 +86,18 @@ class _GBNNBase(BaseEstimator):
 
     def _trainer_options(self):
         options = {name: getattr(self, name) for name in DEFAULTS if hasattr(self, name)}
-        for name in ("shrinkage", "subsample", "l2", "valid_fraction"):
-            options[name] = float(options[name])
-        for name in ("stages", "units_per_stage", "max_iter", "patience", "seed"):
-            value = options[name]
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"{name} must be an int, got {value!r}")
-            options[name] = int(value)
-        for name in ("keep_best", "resume", "standardize_targets"):
-            options[name] = bool(options[name])
-        if self.device is not None:
-            options["device"] = str(self.device)
-        if self.dtype is not None:
-            options["dtype"] = str(self.dtype).replace("torch.", "")
+        for name, value in options.items():
+            kind = OPTION_TYPES[name]
+            if kind == "float":
+                options[name] = float(value)
+            elif kind == "int":
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                    raise ValueError(f"{name} must be an int, got {value!r}")
+                options[name] = int(value)
+            elif kind == "bool":
+                options[name] = bool(value)
+            elif kind in ("device", "dtype") and value is not None:
+                options[name] = str(value).replace("torch.", "")
         if not isinstance(self.preset, str):
             raise ValueError(f"preset must be a preset name, got {self.preset!r}")
         if self.preset != "default":

@@ -31,3 +31,6 @@ Trainer = torch.classes.boosthead.Trainer
 
 #: Every training option with its default, as the C++ library (and so the CLI) defines them.
 DEFAULTS = dict(Trainer({}).options())
+
+#: Every training option's type: "bool", "int", "float", "str", "device" or "dtype".
+OPTION_TYPES = dict(torch.ops.boosthead.option_types())

@@ -33,5 +33,8 @@ auto python_errors(F&& f) -> decltype(f()) {
 TrainerOptions parse_options(const OptionsDict& dict);
 // Every option, defaults included; parse_options(options_dict(o)) equals o.
 OptionsDict options_dict(const TrainerOptions& o);
+// Every option's type by name: "bool", "int", "float", "str", "device" or "dtype" (Python's
+// estimators convert their parameters by it).
+c10::Dict<std::string, std::string> option_types();
 
 }  // namespace boosthead::plugin

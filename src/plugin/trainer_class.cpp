@@ -421,6 +421,7 @@ class TorchTrainer : public torch::CustomClassHolder {
 TORCH_LIBRARY(boosthead, m) {
   using boosthead::plugin::TorchTrainer;
   using Self = c10::intrusive_ptr<TorchTrainer>;
+  m.def("option_types", &boosthead::plugin::option_types);
   m.class_<TorchTrainer>("Trainer")
       .def(torch::init([](boosthead::plugin::OptionsDict options) {
              return boosthead::plugin::python_errors([&] {

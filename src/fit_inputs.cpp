@@ -1,6 +1,6 @@
 #include "fit_inputs.h"
 
-#include <boosthead/trainer.h>
+#include <boosthead/split.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 
@@ -59,38 +59,7 @@ std::string resolve_loss(const std::string& name, const torch::Tensor& y, int64_
   return k == 2 ? "binary_logistic" : "multinomial";
 }
 
-// True when no value has an all-ones exponent (Inf or NaN): integer operations over the bits,
-// which vectorise, where std::isfinite with an early exit compares one value at a time.
-template <typename Bits>
-bool finite_bits(const void* data, int64_t n, Bits exponent) {
-  const char* p = static_cast<const char*>(data);
-  Bits bad = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    Bits v;
-    std::memcpy(&v, p + i * sizeof(Bits), sizeof v);  // the value's bits, without aliasing
-    bad |= static_cast<Bits>((v & exponent) == exponent);
-  }
-  return bad == 0;
-}
-
 }  // namespace
-
-bool all_finite(const torch::Tensor& t) {
-  // A plain loop on the host: torch::isfinite is a chain of several ops, run for every stage.
-  if (t.device().is_cpu() &&
-      (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble)) {
-    auto c = t.contiguous();
-    if (c.scalar_type() == torch::kFloat) {
-      return finite_bits<uint32_t>(c.data_ptr(), c.numel(), 0x7f800000u);
-    }
-    return finite_bits<uint64_t>(c.data_ptr(), c.numel(), 0x7ff0000000000000ull);
-  }
-  return torch::isfinite(t).all().item<bool>();
-}
-
-void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
-}
 
 // Partial Fisher-Yates. The bounded draws multiply and shift (Lemire; the bias is below
 // (n - i) / 2^64) instead of a 64-bit modulo, and the marks are read without a branch: together

@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "util/finite.h"
+#include "util/random.h"
+
 namespace boosthead::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -67,11 +70,5 @@ FitInputs prepare_fit_inputs(const torch::Tensor& features, const torch::Tensor&
 // (bounds as in scikit-learn's MLP), so a seed gives the same network with any standard library.
 StageParams glorot_init(std::mt19937_64& rng, int64_t d, int64_t j, int64_t k, Activation act,
                         const torch::TensorOptions& options);
-
-// Fisher-Yates with the raw engine, for the same reason.
-void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng);
-
-// False if any value is NaN or infinite.
-bool all_finite(const torch::Tensor& t);
 
 }  // namespace boosthead::detail

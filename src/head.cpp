@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "fit_inputs.h"
+#include "util/finite.h"
 
 namespace boosthead {
 

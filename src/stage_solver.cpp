@@ -14,12 +14,6 @@
 
 namespace boosthead {
 
-torch::Tensor StageParams::forward(const torch::Tensor& x, Activation activation) const {
-  return torch::addmm(b2, activate(activation, torch::addmm(b1, x, w1.t())), w2.t());
-}
-
-StageParams StageParams::clone() const { return {w1.clone(), b1.clone(), w2.clone(), b2.clone()}; }
-
 namespace {
 
 void check_problem(const torch::Tensor& x, const torch::Tensor& r, const StageParams& p,

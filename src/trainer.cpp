@@ -1,5 +1,4 @@
 #include <boosthead/loss.h>
-#include <boosthead/option_table.h>
 #include <boosthead/stage_solver.h>
 #include <boosthead/trainer.h>
 #include <fmt/format.h>
@@ -229,67 +228,6 @@ class Boosting {
 };
 
 }  // namespace
-
-int64_t auto_units_per_stage(int64_t outputs) {
-  return kAutoUnitsPerOutput * std::max<int64_t>(1, outputs);
-}
-
-TrainerOptions trainer_preset(const std::string& name) {
-  if (name == "default") return {};
-  if (name == "paper") {
-    return TrainerOptions()
-        .stages(200)
-        .units_per_stage(1)
-        .shrinkage(0.1)
-        .subsample(0.5)
-        .max_iter(200)
-        .activation("sigmoid")
-        .solver("lbfgs")
-        .l2(1e-4)
-        .valid_fraction(0.0)
-        .patience(0)
-        .standardize_targets(false);
-  }
-  throw std::invalid_argument(fmt::format("unknown preset '{}'; known presets: {}", name,
-                                          fmt::join(trainer_presets(), ", ")));
-}
-
-std::vector<std::string> trainer_presets() { return {"default", "paper"}; }
-
-std::pair<torch::Tensor, torch::Tensor> split_indices(int64_t n, double fraction, uint64_t seed,
-                                                      const torch::Tensor& labels) {
-  if (!(fraction > 0.0 && fraction < 1.0)) {
-    throw std::invalid_argument(
-        fmt::format("validation fraction must be in (0, 1), got {}", fraction));
-  }
-  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
-  std::map<int64_t, std::vector<int64_t>> groups;
-  if (labels.defined()) {
-    auto l = labels.to(torch::kCPU, torch::kLong).contiguous();
-    const auto* p = l.data_ptr<int64_t>();
-    for (int64_t i = 0; i < n; ++i) groups[p[i]].push_back(i);
-  } else {
-    auto& all = groups[0];
-    for (int64_t i = 0; i < n; ++i) all.push_back(i);
-  }
-  std::vector<int64_t> train, valid;
-  for (auto& kv : groups) {
-    auto& idx = kv.second;
-    detail::shuffle(idx, rng);
-    const auto take = static_cast<int64_t>(std::llround(fraction * idx.size()));
-    valid.insert(valid.end(), idx.begin(), idx.begin() + take);
-    train.insert(train.end(), idx.begin() + take, idx.end());
-  }
-  if (valid.empty() || train.size() < 2) {
-    throw std::invalid_argument(fmt::format(
-        "too few rows for a validation split: {} rows with fraction {} give {} training and {} "
-        "validation rows",
-        n, fraction, train.size(), valid.size()));
-  }
-  std::sort(train.begin(), train.end());
-  std::sort(valid.begin(), valid.end());
-  return {torch::tensor(train, torch::kLong), torch::tensor(valid, torch::kLong)};
-}
 
 double score_metric(const std::string& loss_name, const torch::Tensor& scores,
                     const torch::Tensor& targets) {

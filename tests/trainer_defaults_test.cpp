@@ -1,7 +1,7 @@
 // The option table, presets, the automatic stage width and regression on standardised targets.
 #include <boosthead/baselines.h>
-#include <boosthead/option_table.h>
 #include <boosthead/trainer.h>
+#include <boosthead/trainer_options.h>
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -3,8 +3,8 @@
 /// The boosting trainer's options as command-line flags, described once for `fit` and `bench`,
 /// on top of a named preset: a flag the user gives wins over the preset's value.
 
-#include <boosthead/option_table.h>
 #include <boosthead/trainer.h>
+#include <boosthead/trainer_options.h>
 
 #include <nlohmann/json.hpp>
 #include <string>

@@ -1,6 +1,6 @@
 #include "options.h"
 
-#include <boosthead/option_table.h>
+#include <boosthead/trainer_options.h>
 #include <fmt/format.h>
 
 #include <variant>

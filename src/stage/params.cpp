@@ -4,6 +4,16 @@
 
 #include <algorithm>
 
+namespace boosthead {
+
+torch::Tensor StageParams::forward(const torch::Tensor& x, Activation activation) const {
+  return torch::addmm(b2, activate(activation, torch::addmm(b1, x, w1.t())), w2.t());
+}
+
+StageParams StageParams::clone() const { return {w1.clone(), b1.clone(), w2.clone(), b2.clone()}; }
+
+}  // namespace boosthead
+
 namespace boosthead::detail {
 namespace {
 

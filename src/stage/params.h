@@ -2,7 +2,7 @@
 // Internal: a stage's weights as the flat float64 vector the solvers search, [w1, b1, w2, b2]
 // row-major, or [w1, b1] with variable projection.
 
-#include <boosthead/stage_solver.h>
+#include <boosthead/stage_problem.h>
 
 #include <vector>
 

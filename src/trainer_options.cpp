@@ -1,7 +1,7 @@
 #include <boosthead/activation.h>
 #include <boosthead/loss.h>
-#include <boosthead/option_table.h>
 #include <boosthead/stage_solver.h>
+#include <boosthead/trainer_options.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -220,6 +220,32 @@ std::vector<OptionInfo> make_table() {
 #undef BOOSTHEAD_FIELD
 
 }  // namespace
+
+int64_t auto_units_per_stage(int64_t outputs) {
+  return kAutoUnitsPerOutput * std::max<int64_t>(1, outputs);
+}
+
+TrainerOptions trainer_preset(const std::string& name) {
+  if (name == "default") return {};
+  if (name == "paper") {
+    return TrainerOptions()
+        .stages(200)
+        .units_per_stage(1)
+        .shrinkage(0.1)
+        .subsample(0.5)
+        .max_iter(200)
+        .activation("sigmoid")
+        .solver("lbfgs")
+        .l2(1e-4)
+        .valid_fraction(0.0)
+        .patience(0)
+        .standardize_targets(false);
+  }
+  throw std::invalid_argument(fmt::format("unknown preset '{}'; known presets: {}", name,
+                                          fmt::join(trainer_presets(), ", ")));
+}
+
+std::vector<std::string> trainer_presets() { return {"default", "paper"}; }
 
 const std::vector<OptionInfo>& trainer_option_table() {
   static const std::vector<OptionInfo> table = make_table();

@@ -127,8 +127,7 @@ TEST(StageSolver, CpuKernelsSplitLargeStagesOverThreads) {
     EXPECT_NEAR(f2, f1, 1e-13 * f1);
     EXPECT_TRUE(torch::allclose(g2.w1, g1.w1, 1e-11, 1e-14));
   }
-  // A solver run keeps its threads in one region for all its evaluations (a session): same fit
-  // as on one thread, up to rounding.
+  // A whole solver run on two threads: the same fit as on one thread, up to rounding.
   auto fit = [&](int threads) {
     at::set_num_threads(threads);
     torch::manual_seed(7);

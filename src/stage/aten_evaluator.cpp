@@ -149,4 +149,28 @@ LbfgsOutcome AtenEvaluator::minimize(const LbfgsSettings& settings, StageParams&
   return out;
 }
 
+namespace {
+
+class AtenStageForward final : public StageForward {
+ public:
+  AtenStageForward(const torch::Tensor& x, Activation act) : x_(x), act_(act) {}
+  torch::Tensor operator()(const StageParams& params) override { return params.forward(x_, act_); }
+
+ private:
+  torch::Tensor x_;
+  Activation act_;
+};
+
+}  // namespace
+
+std::unique_ptr<StageEvaluator> make_aten_evaluator(const torch::Tensor& x, const torch::Tensor& r,
+                                                    int64_t units, const StageProblem& problem,
+                                                    bool project_output) {
+  return std::make_unique<AtenEvaluator>(x, r, units, problem, project_output);
+}
+
+std::unique_ptr<StageForward> make_aten_stage_forward(const torch::Tensor& x, Activation act) {
+  return std::make_unique<AtenStageForward>(x, act);
+}
+
 }  // namespace boosthead::detail

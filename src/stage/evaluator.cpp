@@ -4,7 +4,6 @@
 
 #include <torch/types.h>
 
-#include "aten_evaluator.h"
 #include "params.h"
 
 namespace boosthead::detail {
@@ -15,26 +14,13 @@ bool cpu_floating(const torch::Tensor& t) {
          (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble);
 }
 
-class AtenStageForward final : public StageForward {
- public:
-  AtenStageForward(const torch::Tensor& x, Activation act) : x_(x), act_(act) {}
-  torch::Tensor operator()(const StageParams& params) override { return params.forward(x_, act_); }
-
- private:
-  torch::Tensor x_;
-  Activation act_;
-};
-
 }  // namespace
 
 LbfgsOutcome StageEvaluator::minimize(const LbfgsSettings& settings, StageParams& params) {
   auto theta = pack_params(params, project_output_);
-  LbfgsOutcome out;
-  session([&] {
-    out = minimize_lbfgs(
-        [&](const std::vector<double>& t, std::vector<double>& g) { return evaluate(t, &g); },
-        theta, settings);
-  });
+  const LbfgsOutcome out = minimize_lbfgs(
+      [&](const std::vector<double>& t, std::vector<double>& g) { return evaluate(t, &g); }, theta,
+      settings);
   finish(theta, params);
   return out;
 }
@@ -52,18 +38,12 @@ std::unique_ptr<StageEvaluator> make_evaluator(const torch::Tensor& x, const tor
   return make_aten_evaluator(xs, rs, units, problem, project_output);
 }
 
-std::unique_ptr<StageEvaluator> make_aten_evaluator(const torch::Tensor& x, const torch::Tensor& r,
-                                                    int64_t units, const StageProblem& problem,
-                                                    bool project_output) {
-  return std::make_unique<AtenEvaluator>(x, r, units, problem, project_output);
-}
-
 std::unique_ptr<StageForward> make_stage_forward(const torch::Tensor& x, int64_t units,
                                                  int64_t outputs, Activation act) {
   if (cpu_floating(x) && x.dim() == 2 && x.size(0) > 0) {
     return make_cpu_stage_forward(x, units, outputs, act);
   }
-  return std::make_unique<AtenStageForward>(x, act);
+  return make_aten_stage_forward(x, act);
 }
 
 }  // namespace boosthead::detail

@@ -12,7 +12,7 @@
 // Parameters travel as one flat vector in float64, [w1, b1, w2, b2] row-major, or [w1, b1] with
 // variable projection (the output layer is then solved exactly for each input layer).
 
-#include <boosthead/stage_solver.h>
+#include <boosthead/stage_problem.h>
 
 #include <functional>
 #include <memory>
@@ -30,9 +30,6 @@ class StageEvaluator {
   virtual double evaluate(const std::vector<double>& theta, std::vector<double>* grad) = 0;
   // Writes the stage weights that theta stands for into `params` (keeping their dtype/device).
   virtual void finish(const std::vector<double>& theta, StageParams& params) = 0;
-  // Runs `solve`, which calls evaluate() many times, on the calling thread. An evaluator may
-  // keep helper threads ready for the whole call.
-  virtual void session(const std::function<void()>& solve) { solve(); }
   // L-BFGS from the weights `params` holds; leaves the minimiser in them. By default on the
   // host through evaluate(); device evaluators keep the loop's vectors on their device.
   virtual LbfgsOutcome minimize(const LbfgsSettings& settings, StageParams& params);
@@ -77,6 +74,7 @@ std::unique_ptr<StageEvaluator> make_aten_evaluator(const torch::Tensor& x, cons
                                                     bool project_output);
 std::unique_ptr<StageForward> make_cpu_stage_forward(const torch::Tensor& x, int64_t units,
                                                      int64_t outputs, Activation act);
+std::unique_ptr<StageForward> make_aten_stage_forward(const torch::Tensor& x, Activation act);
 
 // Whether this build has the CUDA kernels (BOOSTHEAD_CUDA).
 bool cuda_kernels_built();

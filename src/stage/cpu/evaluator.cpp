@@ -2,12 +2,8 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -27,7 +23,7 @@
 #include "kernels.h"
 
 // The CPU evaluator: a stage's rows laid out for the SIMD kernels (kernels.h) once, passes split
-// over a team of threads, and the solver's loop on the host (StageEvaluator::minimize).
+// over threads, and the solver's loop on the host (StageEvaluator::minimize).
 
 namespace boosthead::detail {
 namespace {
@@ -171,44 +167,6 @@ class CpuEvaluator final : public StageEvaluator {
       sum[ob + c] = w * sh + rows * b - rsum_[c];
     }
     sum[os] = sse;
-  }
-
-  // One OpenMP region for the whole solve: thread 0 runs it, the others wait for passes in a
-  // spin loop. Starting a region for every pass cost about 1.5 us of a 7 us pass on two threads;
-  // handing a pass to a spinning thread costs a cache line or two. Nothing else runs on the
-  // team's threads meanwhile (the solve calls no LibTorch ops).
-  void session(const std::function<void()>& solve) override {
-#ifdef _OPENMP
-    if (parts() > 1 && !omp_in_parallel()) {
-      std::exception_ptr error;
-      stop_.store(false, std::memory_order_relaxed);
-#pragma omp parallel num_threads(threads_)
-      {
-        const int t = omp_get_thread_num();
-        if (t == 0) {
-          team_size_ = omp_get_num_threads();
-          done_.reset(new Done[static_cast<size_t>(team_size_)]);
-          session_start_ = generation_.load(std::memory_order_relaxed);
-          team_ready_.store(true, std::memory_order_release);
-          try {
-            solve();
-          } catch (...) {
-            error = std::current_exception();
-          }
-          team_size_ = 1;
-          stop_.store(true, std::memory_order_relaxed);
-          generation_.fetch_add(1, std::memory_order_release);
-        } else {
-          while (!team_ready_.load(std::memory_order_acquire)) spin_pause();
-          team_wait(t);
-        }
-      }
-      team_ready_.store(false, std::memory_order_relaxed);
-      if (error) std::rethrow_exception(error);
-      return;
-    }
-#endif
-    solve();
   }
 
   // The stage output b2 + W2 act(W1 x + b1) of every row for the weights in p, N x K in `dtype`.
@@ -416,9 +374,9 @@ class CpuEvaluator final : public StageEvaluator {
     if (parts == 1) {
       // No parallel region: starting one costs more than a small stage's pass.
       body(0);
-    } else if (team_size_ >= parts) {
-      team_run(body);
     } else {
+      // A region per pass. One region for the whole solve, its threads spinning between passes,
+      // measured no faster, even on stages of 1,500 rows (docs/BENCHMARKS.md, "Threads").
       at::parallel_for(0, parts, 1, [&](int64_t a, int64_t b) {
         for (int64_t t = a; t < b; ++t) body(static_cast<int>(t));
       });
@@ -427,38 +385,6 @@ class CpuEvaluator final : public StageEvaluator {
     for (int t = 1; t < parts; ++t) {
       const double* src = acc_.data() + t * stride + width;
       for (int64_t q = 0; q < count; ++q) sum_[q] += src[q];
-    }
-  }
-
-  static void spin_pause() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
-
-  // Runs body(t) on every team member (0 here) and waits for them.
-  template <typename F>
-  void team_run(F& body) {
-    job_ = [](void* f, int t) { (*static_cast<F*>(f))(t); };
-    job_body_ = &body;
-    const uint64_t g = generation_.load(std::memory_order_relaxed) + 1;
-    generation_.store(g, std::memory_order_release);
-    body(0);
-    for (int t = 1; t < team_size_; ++t) {
-      while (done_[t].generation.load(std::memory_order_acquire) != g) spin_pause();
-    }
-  }
-
-  // A team member's loop: a pass for each new generation, until the session ends.
-  void team_wait(int t) {
-    uint64_t seen = session_start_;
-    for (;;) {
-      uint64_t g;
-      while ((g = generation_.load(std::memory_order_acquire)) == seen) spin_pause();
-      seen = g;
-      if (stop_.load(std::memory_order_relaxed)) return;
-      job_(job_body_, t);
-      done_[t].generation.store(g, std::memory_order_release);
     }
   }
 
@@ -528,17 +454,6 @@ class CpuEvaluator final : public StageEvaluator {
     std::thread::id id;
   };
   std::vector<RanBy> ran_by_;
-  // The session's team (see session()); team_size_ is 1 outside a session.
-  struct alignas(64) Done {
-    std::atomic<uint64_t> generation{0};
-  };
-  int team_size_ = 1;
-  std::unique_ptr<Done[]> done_;
-  uint64_t session_start_ = 0;  // the generation before the session's first pass
-  alignas(64) std::atomic<uint64_t> generation_{0};
-  std::atomic<bool> stop_{false}, team_ready_{false};
-  void (*job_)(void*, int) = nullptr;
-  void* job_body_ = nullptr;
 };
 
 }  // namespace

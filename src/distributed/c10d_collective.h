@@ -2,6 +2,7 @@
 // Internal: boosthead::Collective over c10d collectives (a ProcessGroup's or a Backend's).
 
 #include <boosthead/collective.h>
+#include <torch/types.h>
 
 #include <chrono>
 #include <functional>

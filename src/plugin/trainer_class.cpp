@@ -312,7 +312,11 @@ class TorchTrainer : public torch::CustomClassHolder {
   }
 
   static c10::intrusive_ptr<TorchTrainer> from_state(State state) {
-    auto& [opts, meta, tensors, history] = state;
+    // Named references, not a structured binding: C++17 lambdas cannot capture bindings.
+    const auto& opts = std::get<0>(state);
+    const auto& meta = std::get<1>(state);
+    const auto& tensors = std::get<2>(state);
+    const auto& history = std::get<3>(state);
     auto t = c10::make_intrusive<TorchTrainer>(parse_options(opts));
     t->stages_trained_ = meta.at("stages_trained").toInt();
     t->best_stages_ = meta.at("best_stages").toInt();

@@ -20,6 +20,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang clang-format clang-tidy
   libclang-rt-14-dev
   libfmt-dev libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgloo-dev
+  # only for examples/bench_lbfgspp.cpp, the comparison with LBFGSpp
+  liblbfgspp-dev libeigen3-dev
   python3-venv
   dataset-fashion-mnist
 )

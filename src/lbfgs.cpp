@@ -272,7 +272,8 @@ LbfgsOutcome minimize_lbfgs(const ValueAndGradient& fg, std::vector<double>& x,
     if (memory.size() == 0) {
       double l1 = 0.0;
       for (double v : g) l1 += std::abs(v);
-      t = std::min(1.0, 1.0 / std::max(l1, 1e-300));
+      t = settings.first_step_l2 ? 1.0 / std::max(std::sqrt(dot(g, g)), 1e-300)
+                                 : std::min(1.0, 1.0 / std::max(l1, 1e-300));
     }
     double f_new = 0.0;
     bool accepted = false;

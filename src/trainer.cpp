@@ -256,21 +256,19 @@ FitResult Trainer::fit(const torch::Tensor& features, const torch::Tensor& targe
   return run(features, targets, &valid_features, &valid_targets);
 }
 
-FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targets,
-                       const torch::Tensor* valid_features, const torch::Tensor* valid_targets) {
-  const auto start = detail::Clock::now();
-  const auto& o = options_;
-  validate_options(o);
-  Collective* comm = o.collective().get();
-  const bool rank0 = comm == nullptr || comm->rank() == 0;
+namespace {
+
+// Checks the data-parallel rules, agrees on the classes across processes and prepares the
+// inputs (fit_inputs.h): the same encoding on every process.
+detail::FitInputs prepare_inputs(const TrainerOptions& o, Collective* comm,
+                                 const torch::Tensor& features, const torch::Tensor& targets,
+                                 const torch::Tensor* valid_features,
+                                 const torch::Tensor* valid_targets) {
   if (comm != nullptr && o.valid_fraction() > 0.0) {
     throw std::invalid_argument(
         "valid_fraction splits one process's rows; a data-parallel fit takes validation rows "
         "given to each process instead");
   }
-  const Activation act = activation_from_name(o.activation());
-  auto solver = make_stage_solver(o.solver());
-
   // Every process encodes the same classes: the count comes from the largest label anywhere.
   auto settings = detail::fit_settings(o);
   if (comm != nullptr && settings.num_classes == 0 && targets.defined() &&
@@ -290,6 +288,130 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     throw std::invalid_argument(
         "some processes were given validation rows and some not: give each process its share");
   }
+  if (o.patience() > 0 && !in.has_valid()) {
+    // Early stopping watches the validation loss: without one, patience would do nothing.
+    throw std::invalid_argument(fmt::format(
+        "patience {} needs a validation set: set valid_fraction above 0 or pass validation data",
+        o.patience()));
+  }
+  return in;
+}
+
+// The head a fit starts from, with the scores of the training and validation rows (in trained
+// units): a copy of init_head for a warm start, else F0 alone.
+std::tuple<BoostedHead, torch::Tensor, torch::Tensor> start_head(const TrainerOptions& o,
+                                                                 const detail::FitInputs& in,
+                                                                 const detail::TargetScale& y_units,
+                                                                 const detail::RowShare& share) {
+  const auto& x = in.x;
+  const auto& opt = in.options;
+  const int64_t n = x.size(0), d = x.size(1), k = in.outputs;
+  if (o.init_head()) {
+    const auto& init = *o.init_head();
+    if (init.num_features() != d || init.num_outputs() != k || init.loss() != in.loss_name) {
+      throw std::invalid_argument(fmt::format(
+          "cannot warm-start: the initial head has {} features, {} outputs and loss {}, but the "
+          "data give {} features, {} outputs and loss {}",
+          init.num_features(), init.num_outputs(), init.loss(), d, k, in.loss_name));
+    }
+    BoostedHead head(d, init.units_per_stage(), init.activation(), in.loss_name,
+                     init.initial_score.to(opt));
+    head->set_tensors(init.tensors(), opt);
+    auto f = y_units.to_trained(head->forward(x));
+    auto fv = in.has_valid() ? y_units.to_trained(head->forward(in.x_valid)) : torch::Tensor();
+    return {head, f, fv};
+  }
+  // F0 of the built-in losses depends on the targets' column means only, which processes
+  // holding shares of the rows agree on.
+  auto f0 = share.shared() ? in.loss->initial_score(share.column_means(in.y).to(opt).unsqueeze(0))
+                           : in.loss->initial_score(in.y);
+  const int64_t j = o.units_per_stage() > 0 ? o.units_per_stage() : auto_units_per_stage(k);
+  BoostedHead head(d, j, activation_from_name(o.activation()), in.loss_name,
+                   y_units.bias_to_original(f0));
+  auto f = f0.unsqueeze(0).expand({n, k}).clone();
+  auto fv =
+      in.has_valid() ? f0.unsqueeze(0).expand({in.x_valid.size(0), k}).clone() : torch::Tensor();
+  return {head, f, fv};
+}
+
+// What a checkpoint must match to be continued: the data, the resolved head and every option
+// that changes the stages (the option table's fingerprinted ones).
+std::string fingerprint_of(const TrainerOptions& o, const detail::FitInputs& in,
+                           const detail::RowShare& share, const detail::RowShare& valid_share,
+                           const BoostedHeadImpl& head, const detail::TargetScale& y_units,
+                           uint64_t y_checksum) {
+  return fmt::format(
+      "n={} d={} k={} units={} act={} loss={} dtype={} valid={} x={:016x} y={:016x} init={} "
+      "standardize_y={} {}",
+      share.total_rows(), in.x.size(1), in.outputs, head.units_per_stage(),
+      activation_name(head.activation()), in.loss_name,
+      c10::toString(c10::typeMetaToScalarType(in.options.dtype())), valid_share.total_rows(),
+      checksum(in.x, share), y_checksum, head.num_stages(), !y_units.identity(),
+      fingerprinted_options(o));
+}
+
+// Continues from the checkpoint when resuming and it exists: the head, the boosting state, the
+// history and the seconds already spent; early stopping replays the records it had seen.
+// Returns those seconds (0 for a fresh fit).
+double resume_from_checkpoint(const TrainerOptions& o, const detail::RowShare& share,
+                              const std::string& fingerprint, const torch::TensorOptions& opt,
+                              Boosting& boosting, BoostedHeadImpl& head, FitResult& result,
+                              EarlyStopping* early) {
+  const int64_t stages_before = head.num_stages();
+  result.stages_resumed = stages_before;
+  if (o.resume() && o.checkpoint().empty()) {
+    throw std::invalid_argument("resume needs a checkpoint file");
+  }
+  const bool found = o.resume() && std::ifstream(o.checkpoint()).good();
+  if (o.resume() && share.any(found) != found) {
+    throw std::invalid_argument(fmt::format(
+        "checkpoint '{}' exists for some processes only: resuming needs it on a file system "
+        "that all processes see",
+        o.checkpoint()));
+  }
+  if (!found) return 0.0;
+  auto st = detail::load_state(o.checkpoint());
+  if (st.fingerprint != fingerprint) {
+    throw std::invalid_argument(fmt::format(
+        "checkpoint '{}' belongs to another fit (data or options differ): it has [{}], this fit "
+        "has [{}]",
+        o.checkpoint(), st.fingerprint, fingerprint));
+  }
+  head.set_tensors(st.head, opt);
+  boosting.restore(st, opt);
+  result.history = st.history;
+  result.stages_resumed = static_cast<int64_t>(st.history.size());
+  if (early != nullptr) {
+    for (const auto& rec : result.history) early->on_stage_end(rec, head);
+  }
+  return st.elapsed;
+}
+
+// With validation: the stage count of lowest validation loss, and the head cut to it when
+// keep_best asks.
+void choose_best_stages(FitResult& result, bool keep_best) {
+  auto& head = *result.head;
+  result.stages_trained = head.num_stages();
+  result.best_stages = result.stages_trained;
+  if (result.history.empty() || !result.history.front().valid_loss) return;
+  auto best = std::min_element(
+      result.history.begin(), result.history.end(),
+      [](const StageRecord& a, const StageRecord& b) { return *a.valid_loss < *b.valid_loss; });
+  result.best_stages = best->stage;
+  if (keep_best && result.best_stages < result.stages_trained) head.truncate(result.best_stages);
+}
+
+}  // namespace
+
+FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targets,
+                       const torch::Tensor* valid_features, const torch::Tensor* valid_targets) {
+  const auto start = detail::Clock::now();
+  const auto& o = options_;
+  validate_options(o);
+  Collective* comm = o.collective().get();
+  const bool rank0 = comm == nullptr || comm->rank() == 0;
+  auto solver = make_stage_solver(o.solver());
+  auto in = prepare_inputs(o, comm, features, targets, valid_features, valid_targets);
   torch::NoGradGuard no_grad;
   const detail::RowShare share(comm, in.x.size(0));
   const detail::RowShare valid_share(comm, in.has_valid() ? in.x_valid.size(0) : 0);
@@ -302,51 +424,12 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
   const uint64_t y_checksum = checkpointing ? checksum(in.y, share) : 0;
   in.y = y_units.to_trained(in.y);
   if (in.has_valid()) in.y_valid = y_units.to_trained(in.y_valid);
-  const std::string& loss_name = in.loss_name;
-  const auto& loss = in.loss;
-  const auto& opt = in.options;
-  const torch::ScalarType dtype = c10::typeMetaToScalarType(opt.dtype());
-  const bool has_valid = in.has_valid();
-  if (o.patience() > 0 && !has_valid) {
-    // Early stopping watches the validation loss: without one, patience would do nothing.
-    throw std::invalid_argument(fmt::format(
-        "patience {} needs a validation set: set valid_fraction above 0 or pass validation data",
-        o.patience()));
-  }
-  const int64_t k = in.outputs;
-  const auto& x = in.x;
-  const auto& y = in.y;
-  const auto& xv = in.x_valid;
-  const auto& yv = in.y_valid;
-  const int64_t n = x.size(0), d = x.size(1);
-  const int64_t j = o.units_per_stage() > 0 ? o.units_per_stage() : auto_units_per_stage(k);
 
   FitResult result;
   torch::Tensor f, fv;
-  if (o.init_head()) {
-    const auto& init = *o.init_head();
-    if (init.num_features() != d || init.num_outputs() != k || init.loss() != loss_name) {
-      throw std::invalid_argument(fmt::format(
-          "cannot warm-start: the initial head has {} features, {} outputs and loss {}, but the "
-          "data give {} features, {} outputs and loss {}",
-          init.num_features(), init.num_outputs(), init.loss(), d, k, loss_name));
-    }
-    result.head = BoostedHead(d, init.units_per_stage(), init.activation(), loss_name,
-                              init.initial_score.to(opt));
-    result.head->set_tensors(init.tensors(), opt);
-    f = y_units.to_trained(result.head->forward(x));
-    if (has_valid) fv = y_units.to_trained(result.head->forward(xv));
-  } else {
-    // F0 of the built-in losses depends on the targets' column means only, which processes
-    // holding shares of the rows agree on.
-    auto f0 = share.shared() ? loss->initial_score(share.column_means(y).to(opt).unsqueeze(0))
-                             : loss->initial_score(y);
-    result.head = BoostedHead(d, j, act, loss_name, y_units.bias_to_original(f0));
-    f = f0.unsqueeze(0).expand({n, k}).clone();
-    if (has_valid) fv = f0.unsqueeze(0).expand({xv.size(0), k}).clone();
-  }
+  std::tie(result.head, f, fv) = start_head(o, in, y_units, share);
   auto& head = *result.head;
-  Boosting boosting({x, y, xv, yv, *loss, *solver,
+  Boosting boosting({in.x, in.y, in.x_valid, in.y_valid, *in.loss, *solver,
                      StageProblem()
                          .activation(head.activation())
                          .max_iter(o.max_iter())
@@ -354,60 +437,20 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
                          .collective(o.collective()),
                      share, valid_share, y_units, o.seed(), o.subsample()},
                     head, f, fv);
-  const int64_t first_stage = head.num_stages() + 1;
   const int64_t last_stage = head.num_stages() + o.stages();
-  double elapsed_before = 0.0;
-
-  // The data, the resolved head and every option that changes the stages (the option table's
-  // fingerprinted ones).
   const std::string fingerprint =
-      !checkpointing ? std::string()
-                     : fmt::format(
-                           "n={} d={} k={} units={} act={} loss={} dtype={} valid={} x={:016x} "
-                           "y={:016x} init={} standardize_y={} {}",
-                           share.total_rows(), d, k, head.units_per_stage(),
-                           activation_name(head.activation()), loss_name, c10::toString(dtype),
-                           valid_share.total_rows(), checksum(x, share), y_checksum,
-                           first_stage - 1, !y_units.identity(), fingerprinted_options(o));
+      checkpointing ? fingerprint_of(o, in, share, valid_share, head, y_units, y_checksum) : "";
+
   std::vector<std::shared_ptr<Callback>> callbacks = callbacks_;
   std::shared_ptr<EarlyStopping> early;
-  if (o.patience() > 0 && has_valid) {
+  if (o.patience() > 0) {
     early = std::make_shared<EarlyStopping>(o.patience());
     callbacks.push_back(early);
   }
-  int64_t stage = first_stage;
-  if (!o.checkpoint().empty() && rank0) detail::remove_stale_temporaries(o.checkpoint());
-  if (o.resume() && o.checkpoint().empty()) {
-    throw std::invalid_argument("resume needs a checkpoint file");
-  }
-  const bool found = o.resume() && std::ifstream(o.checkpoint()).good();
-  if (o.resume() && share.any(found) != found) {
-    throw std::invalid_argument(fmt::format(
-        "checkpoint '{}' exists for some processes only: resuming needs it on a file system "
-        "that all processes see",
-        o.checkpoint()));
-  }
-  if (found) {
-    auto st = detail::load_state(o.checkpoint());
-    if (st.fingerprint != fingerprint) {
-      throw std::invalid_argument(fmt::format(
-          "checkpoint '{}' belongs to another fit (data or options differ): it has [{}], this fit "
-          "has [{}]",
-          o.checkpoint(), st.fingerprint, fingerprint));
-    }
-    head.set_tensors(st.head, opt);
-    boosting.restore(st, opt);
-    result.history = st.history;
-    result.stages_resumed = static_cast<int64_t>(st.history.size());
-    elapsed_before = st.elapsed;
-    stage = first_stage + result.stages_resumed;
-    // Early stopping resumes where it was: replay the records it has seen.
-    if (early) {
-      for (const auto& rec : result.history) early->on_stage_end(rec, head);
-    }
-  } else {
-    result.stages_resumed = first_stage - 1;
-  }
+  if (checkpointing && rank0) detail::remove_stale_temporaries(o.checkpoint());
+  const double elapsed_before = resume_from_checkpoint(o, share, fingerprint, in.options, boosting,
+                                                       head, result, early.get());
+  int64_t stage = head.num_stages() + 1;
   for (auto& cb : callbacks) cb->on_train_begin(last_stage);
 
   std::string reason = "completed";
@@ -451,17 +494,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     }
   }
 
-  result.stages_trained = head.num_stages();
-  result.best_stages = result.stages_trained;
-  if (has_valid && !result.history.empty() && result.history.front().valid_loss) {
-    auto best = std::min_element(
-        result.history.begin(), result.history.end(),
-        [](const StageRecord& a, const StageRecord& b) { return *a.valid_loss < *b.valid_loss; });
-    result.best_stages = best->stage;
-    if (o.keep_best() && result.best_stages < result.stages_trained) {
-      head.truncate(result.best_stages);
-    }
-  }
+  choose_best_stages(result, o.keep_best());
   result.stop_reason = reason;
   result.target_shift = y_units.shift;
   result.target_scale = y_units.scale;

@@ -94,33 +94,24 @@ OptionInfo seed_option() {
   return info;
 }
 
-OptionInfo device_option() {
+// An optional field (device, dtype): unset is monostate, a value travels by its name.
+template <typename Field, typename Parse, typename Show>
+OptionInfo optional_option(std::string name, OptionType type, Field field, Parse parse, Show show,
+                           std::string help) {
   OptionInfo info;
-  info.name = "device";
-  info.type = OptionType::kDevice;
-  info.help = "device to train on (none: the features' device)";
-  info.get = [](const TrainerOptions& o) {
-    return o.device() ? OptionValue(o.device()->str()) : OptionValue();
+  info.name = name;
+  info.type = type;
+  info.help = std::move(help);
+  info.get = [field, show](const TrainerOptions& o) {
+    const auto& value = field(o);
+    return value ? OptionValue(show(*value)) : OptionValue();
   };
-  info.set = [](TrainerOptions& o, const OptionValue& v) {
-    if (std::holds_alternative<std::monostate>(v)) return void(o.device(std::nullopt));
-    o.device(parse_device(value_as<std::string>("device", v)));
-  };
-  info.check = kAny;
-  return info;
-}
-
-OptionInfo dtype_option() {
-  OptionInfo info;
-  info.name = "dtype";
-  info.type = OptionType::kDType;
-  info.help = "floating type to train in (none: the features' if floating, else float32)";
-  info.get = [](const TrainerOptions& o) {
-    return o.dtype() ? OptionValue(util::dtype_name(*o.dtype())) : OptionValue();
-  };
-  info.set = [](TrainerOptions& o, const OptionValue& v) {
-    if (std::holds_alternative<std::monostate>(v)) return void(o.dtype(std::nullopt));
-    o.dtype(parse_dtype(value_as<std::string>("dtype", v)));
+  info.set = [field, parse, name](TrainerOptions& o, const OptionValue& v) {
+    if (std::holds_alternative<std::monostate>(v)) {
+      field(o).reset();
+    } else {
+      field(o) = parse(value_as<std::string>(name, v));
+    }
   };
   info.check = kAny;
   return info;
@@ -208,8 +199,13 @@ std::vector<OptionInfo> make_table() {
           },
           "number of classes (0: the largest label + 1)"),
       seed_option(),
-      device_option(),
-      dtype_option(),
+      optional_option(
+          "device", OptionType::kDevice, BOOSTHEAD_FIELD(device), parse_device,
+          [](const torch::Device& d) { return d.str(); },
+          "device to train on (none: the features' device)"),
+      optional_option("dtype", OptionType::kDType, BOOSTHEAD_FIELD(dtype), parse_dtype,
+                      util::dtype_name,
+                      "floating type to train in (none: the features' if floating, else float32)"),
       plain<string>("checkpoint", "", false, BOOSTHEAD_FIELD(checkpoint), kAny,
                     "file the training state is saved to after every stage (empty: none)"),
       plain<bool>("resume", "", false, BOOSTHEAD_FIELD(resume), kAny,

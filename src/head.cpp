@@ -12,13 +12,15 @@ namespace boosthead {
 BoostedHeadImpl::BoostedHeadImpl(int64_t num_features, int64_t units_per_stage,
                                  Activation activation, std::string loss,
                                  const torch::Tensor& initial)
-    : units_per_stage_(units_per_stage), activation_(activation), loss_(std::move(loss)) {
+    : units_per_stage_(units_per_stage),
+      activation_(activation),
+      loss_(std::move(loss)),
+      loss_fn_(make_loss(loss_)) {
   TORCH_CHECK(num_features > 0, "a head needs at least one feature, got ", num_features);
   TORCH_CHECK(units_per_stage > 0, "units per stage must be positive, got ", units_per_stage);
   TORCH_CHECK(initial.dim() == 1 && initial.numel() > 0,
               "expected a 1-D initial score with one entry per output, got shape ",
               initial.sizes());
-  make_loss(loss_);  // validates the name early
   auto opt = initial.options();
   const int64_t k = initial.numel();
   hidden_weight = register_parameter("hidden_weight", torch::empty({0, num_features}, opt));
@@ -103,11 +105,7 @@ void BoostedHeadImpl::truncate(int64_t stages) {
 
 int64_t BoostedHeadImpl::num_stages() const { return hidden_weight.size(0) / units_per_stage_; }
 
-int64_t BoostedHeadImpl::num_classes() const {
-  if (loss_ == "binary_logistic") return 2;
-  if (loss_ == "multinomial") return num_outputs();
-  return 0;
-}
+int64_t BoostedHeadImpl::num_classes() const { return loss_fn_->num_classes(num_outputs()); }
 
 void BoostedHeadImpl::check_input(const torch::Tensor& x) const {
   TORCH_CHECK(x.defined(), "expected a feature tensor, got an undefined tensor");
@@ -154,17 +152,11 @@ torch::Tensor BoostedHeadImpl::predict(const torch::Tensor& x, int64_t stages) c
 }
 
 torch::Tensor BoostedHeadImpl::proba_from_scores(const torch::Tensor& f) const {
-  if (loss_ == "binary_logistic") {
-    auto p = torch::sigmoid(f);
-    return torch::cat({1 - p, p}, -1);
-  }
-  return make_loss(loss_)->link(f);
+  return loss_fn_->probabilities(f);
 }
 
 torch::Tensor BoostedHeadImpl::predict_from_scores(const torch::Tensor& f) const {
-  if (loss_ == "binary_logistic") return (f.squeeze(-1) > 0).to(torch::kLong);
-  if (loss_ == "multinomial") return f.argmax(-1);
-  return f;
+  return loss_fn_->predictions(f);
 }
 
 torch::Tensor BoostedHeadImpl::staged_scores(const torch::Tensor& x, int64_t first,

@@ -345,6 +345,10 @@ class BinaryLogisticLoss final : public Loss {
     return (torch::softplus(f) - y * f).squeeze(1);
   }
   torch::Tensor link(const torch::Tensor& f) const override { return torch::sigmoid(f); }
+  // The sign of the score, exactly: sigmoid rounds scores near 0 to 0.5.
+  torch::Tensor predictions(const torch::Tensor& f) const override {
+    return (f.squeeze(-1) > 0).to(torch::kLong);
+  }
 };
 
 class MultinomialLoss final : public Loss {
@@ -433,6 +437,8 @@ class MultinomialLoss final : public Loss {
     return Loss::value_and_residuals(f, y);
   }
   torch::Tensor link(const torch::Tensor& f) const override { return softmax_rows(f); }
+  // The highest score, exactly: softmax can round distinct scores to equal probabilities.
+  torch::Tensor predictions(const torch::Tensor& f) const override { return f.argmax(-1); }
 };
 
 util::Registry<Loss>& registry() {
@@ -453,6 +459,22 @@ double Loss::value(const torch::Tensor& scores, const torch::Tensor& targets) co
 std::pair<double, torch::Tensor> Loss::value_and_residuals(const torch::Tensor& scores,
                                                            const torch::Tensor& targets) const {
   return {value(scores, targets), pseudo_residuals(scores, targets)};
+}
+
+int64_t Loss::num_classes(int64_t num_outputs) const {
+  if (!is_classification()) return 0;
+  return num_outputs == 1 ? 2 : num_outputs;
+}
+
+torch::Tensor Loss::probabilities(const torch::Tensor& scores) const {
+  auto p = link(scores);
+  if (is_classification() && p.size(-1) == 1) return torch::cat({1 - p, p}, -1);
+  return p;
+}
+
+torch::Tensor Loss::predictions(const torch::Tensor& scores) const {
+  if (!is_classification()) return link(scores);
+  return probabilities(scores).argmax(-1);
 }
 
 double Loss::newton_step(const torch::Tensor& scores, const torch::Tensor& targets,

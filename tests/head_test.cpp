@@ -97,6 +97,46 @@ TEST(BoostedHead, PredictionsFollowTheLink) {
   EXPECT_EQ(reg.head->num_classes(), 0);
 }
 
+// A registered classification loss of the user's: the head asks the loss for its classes,
+// probabilities and predictions, through the Loss defaults where it does not override them.
+TEST(BoostedHead, ALossOfTheUsersDecidesClassesAndPredictions) {
+  struct SoftmaxOnly : Loss {
+    std::unique_ptr<Loss> base = make_loss("multinomial");
+    std::string name() const override { return "softmax_only"; }
+    bool is_classification() const override { return true; }
+    int64_t num_outputs(const torch::Tensor& y, int64_t c) const override {
+      return base->num_outputs(y, c);
+    }
+    torch::Tensor prepare_targets(const torch::Tensor& y, int64_t k,
+                                  torch::ScalarType t) const override {
+      return base->prepare_targets(y, k, t);
+    }
+    torch::Tensor initial_score(const torch::Tensor& y) const override {
+      return base->initial_score(y);
+    }
+    torch::Tensor pseudo_residuals(const torch::Tensor& f, const torch::Tensor& y) const override {
+      return base->pseudo_residuals(f, y);
+    }
+    double newton_step(const torch::Tensor& f, const torch::Tensor& y,
+                       const torch::Tensor& h) const override {
+      return base->newton_step(f, y, h);
+    }
+    torch::Tensor row_loss(const torch::Tensor& f, const torch::Tensor& y) const override {
+      return base->row_loss(f, y);
+    }
+    torch::Tensor link(const torch::Tensor& f) const override { return torch::softmax(f, -1); }
+  };
+  register_loss("softmax_only", [] { return std::make_unique<SoftmaxOnly>(); });
+  torch::manual_seed(3);
+  auto x = torch::randn({20, 4});
+  auto mine = build("softmax_only", 4, 2, 5, 4, Activation::Tanh);
+  EXPECT_EQ(mine.head->num_classes(), 5);
+  EXPECT_TRUE(
+      torch::allclose(mine.head->predict_proba(x), torch::softmax(mine.head->forward(x), -1)));
+  EXPECT_TRUE(torch::equal(mine.head->predict(x), mine.head->forward(x).argmax(1)));
+  EXPECT_EQ(mine.head->predict(x).scalar_type(), torch::kLong);
+}
+
 TEST(BoostedHead, RejectsBadInput) {
   auto b = build("squared", 4, 1, 1, 3, Activation::Sigmoid);
   try {

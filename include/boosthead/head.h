@@ -8,9 +8,12 @@
 #include <torch/types.h>
 
 #include <array>
+#include <memory>
 #include <string>
 
 namespace boosthead {
+
+class Loss;
 
 /// The tensors that define a head's weights, by the names model files, checkpoints and the
 /// plugin use. Every copy, save and load of a head goes through this one struct.
@@ -113,6 +116,8 @@ class BoostedHeadImpl : public torch::nn::Module {
   int64_t units_per_stage_;
   Activation activation_;
   std::string loss_;
+  // The loss decides the classes, probabilities and predictions.
+  std::shared_ptr<const Loss> loss_fn_;
 };
 TORCH_MODULE(BoostedHead);
 

@@ -67,6 +67,16 @@ class Loss {
                                                                const torch::Tensor& targets) const;
   /// Maps scores to outputs: identity, sigmoid (N x 1) or softmax (N x K).
   virtual torch::Tensor link(const torch::Tensor& scores) const = 0;
+
+  /// The classes a head with `num_outputs` score columns tells apart: 0 for regression, 2 for one
+  /// column, else one per column.
+  virtual int64_t num_classes(int64_t num_outputs) const;
+  /// Class probabilities, N x classes (a one-column link completed by its complement), or the
+  /// predicted values for regression: link(scores).
+  virtual torch::Tensor probabilities(const torch::Tensor& scores) const;
+  /// Predicted class indices (int64, N), or the predicted values for regression. By default the
+  /// most probable class; the built-in losses decide on the scores themselves.
+  virtual torch::Tensor predictions(const torch::Tensor& scores) const;
 };
 
 /// Thrown by Loss::newton_sums() for losses that do not provide it.

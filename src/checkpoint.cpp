@@ -4,7 +4,6 @@
 #include <torch/serialize.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -70,17 +69,6 @@ void save_state(const std::string& path, const TrainerState& s) {
   a.write("history", history_tensor(s.history));
 
   io::write_atomically(path, "checkpoint", [&](const std::string& tmp) { a.save_to(tmp); });
-}
-
-void remove_stale_temporaries(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path p(path);
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  const std::string prefix = p.filename().string() + ".tmp.";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
-  }
 }
 
 TrainerState load_state(const std::string& path) {

@@ -25,8 +25,7 @@ struct TrainerState {
 
 // Writes a temporary file, flushes it to disk, then renames it over `path`.
 void save_state(const std::string& path, const TrainerState& state);
-// Removes temporary files that a killed save of `path` left behind.
-void remove_stale_temporaries(const std::string& path);
+
 // Throws std::invalid_argument naming the path when it is unreadable or not a checkpoint.
 TrainerState load_state(const std::string& path);
 

@@ -20,6 +20,7 @@
 #include "checkpoint.h"
 #include "data_parallel.h"
 #include "fit_inputs.h"
+#include "io/atomic_file.h"
 #include "metric.h"
 #include "stage/evaluator.h"
 #include "target_scale.h"
@@ -447,7 +448,7 @@ FitResult Trainer::run(const torch::Tensor& features, const torch::Tensor& targe
     early = std::make_shared<EarlyStopping>(o.patience());
     callbacks.push_back(early);
   }
-  if (checkpointing && rank0) detail::remove_stale_temporaries(o.checkpoint());
+  if (checkpointing && rank0) io::remove_stale_temporaries(o.checkpoint());
   const double elapsed_before = resume_from_checkpoint(o, share, fingerprint, in.options, boosting,
                                                        head, result, early.get());
   int64_t stage = head.num_stages() + 1;

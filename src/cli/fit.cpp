@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "../data_parallel.h"
+#include "../io/atomic_file.h"
 #include "common.h"
 #include "images.h"
 #include "shared_data.h"
@@ -252,6 +253,9 @@ void run_fit(const FitArgs& a) {
         join_process_group(ProcessGroupOptions().timeout(a.group_timeout).backend(a.group_backend));
     options.collective(group);
   }
+  // A fit killed while writing its model leaves the temporary file; the next fit to the same
+  // path clears it, as fits do for their checkpoint's.
+  if (group == nullptr || group->rank() == 0) io::remove_stale_temporaries(a.out);
   if (!a.backbone.empty()) {
     run_fit_images(a, options);
     return;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -15,6 +16,7 @@ namespace boosthead::io {
 
 void write_atomically(const std::string& path, const std::string& what,
                       const std::function<void(const std::string&)>& write) {
+  // remove_stale_temporaries knows this name.
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   try {
     write(tmp);
@@ -48,6 +50,17 @@ void write_bytes_atomically(const std::string& path, const std::string& what,
     if (out) out.close();
     if (!out) throw std::runtime_error(std::strerror(errno));
   });
+}
+
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  const std::string prefix = p.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
+  }
 }
 
 }  // namespace boosthead::io

@@ -19,4 +19,8 @@ void write_atomically(const std::string& path, const std::string& what,
 void write_bytes_atomically(const std::string& path, const std::string& what,
                             const std::string& content);
 
+// Removes the temporary files that writes of `path` killed before their rename left behind
+// (the process writing `path` is the only one that may; call it before writing).
+void remove_stale_temporaries(const std::string& path);
+
 }  // namespace boosthead::io

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <random>
 #include <sstream>

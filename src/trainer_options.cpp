@@ -34,7 +34,8 @@ T value_as(const std::string& name, const OptionValue& v) {
     if (const auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
   }
   if (const auto* t = std::get_if<T>(&v)) return *t;
-  fail("option '{}' must be {}, got {}", name, option_type_name(type_of<T>()),
+  const std::string type = option_type_name(type_of<T>());
+  fail("option '{}' must be {} {}, got {}", name, type == "int" ? "an" : "a", type,
        option_value_string(v));
 }
 
@@ -264,19 +265,19 @@ std::string trainer_option_names() {
 const char* option_type_name(OptionType type) {
   switch (type) {
     case OptionType::kBool:
-      return "a bool";
+      return "bool";
     case OptionType::kInt:
-      return "an int";
+      return "int";
     case OptionType::kFloat:
-      return "a float";
+      return "float";
     case OptionType::kString:
-      return "a str";
+      return "str";
     case OptionType::kDevice:
-      return "a device";
+      return "device";
     case OptionType::kDType:
-      return "a dtype";
+      return "dtype";
   }
-  return "a value";
+  return "value";
 }
 
 std::string option_value_string(const OptionValue& v) {

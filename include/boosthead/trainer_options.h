@@ -139,7 +139,7 @@ const OptionInfo* find_trainer_option(std::string_view name);
 /// The names of the table's options, comma-separated, for messages.
 std::string trainer_option_names();
 
-/// The type's name in messages: "a bool", "an int", "a float", "a str", "a device", "a dtype".
+/// The type's name: "bool", "int", "float", "str", "device" or "dtype" (Python's OPTION_TYPES).
 const char* option_type_name(OptionType type);
 
 /// A value as text: "true", "25", "0.2", "relu", "cuda:0"; "none" when unset.

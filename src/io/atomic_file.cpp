@@ -13,11 +13,16 @@
 #include <stdexcept>
 
 namespace boosthead::io {
+namespace {
+
+// A write of <path> goes through <path><kTemporary><pid>.
+constexpr const char* kTemporary = ".tmp.";
+
+}  // namespace
 
 void write_atomically(const std::string& path, const std::string& what,
                       const std::function<void(const std::string&)>& write) {
-  // remove_stale_temporaries knows this name.
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  const std::string tmp = fmt::format("{}{}{}", path, kTemporary, ::getpid());
   try {
     write(tmp);
     // On disk before the rename, so that a crash leaves the old file or the whole new one.
@@ -56,7 +61,7 @@ void remove_stale_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path p(path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  const std::string prefix = p.filename().string() + ".tmp.";
+  const std::string prefix = p.filename().string() + kTemporary;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);

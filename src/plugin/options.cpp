@@ -126,11 +126,8 @@ OptionsDict options_dict(const TrainerOptions& o) {
 
 c10::Dict<std::string, std::string> option_types() {
   c10::Dict<std::string, std::string> out;
-  for (const auto& info : trainer_option_table()) {
-    // "a bool" -> "bool": the type names of the messages, without the article.
-    const std::string name = option_type_name(info.type);
-    out.insert(info.name, name.substr(name.find(' ') + 1));
-  }
+  for (const auto& info : trainer_option_table())
+    out.insert(info.name, option_type_name(info.type));
   return out;
 }
 
